@@ -1,0 +1,97 @@
+"""Content-addressed files: <root>/ab/<sha256>. Written once (tmp -> fsync -> rename), never rewritten.
+
+Paths are built only from checked sha256 hex strings, never from anything a device sent as a name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from wire.ids import check_sha256
+
+__all__ = ["ContentStore", "sha256_of_file"]
+
+_CHUNK = 1024 * 1024
+
+
+def sha256_of_file(path: Path) -> tuple[str, int]:
+    """(sha256 hex, size) of a file, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class ContentStore:
+    """A folder of immutable files named by their sha256 (evidence, and refused payloads in quarantine)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def relative_path(self, sha256: str) -> str:
+        check_sha256(sha256)
+        return f"{sha256[:2]}/{sha256}"
+
+    def path_for(self, sha256: str) -> Path:
+        return self.root / self.relative_path(sha256)
+
+    def has(self, sha256: str, size: int | None = None) -> bool:
+        """True when the file is there (and, if `size` is given, has that size)."""
+        try:
+            st = self.path_for(sha256).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or st.st_size == size
+
+    def adopt(self, src: Path, sha256: str) -> Path:
+        """Move `src`, whose content the caller has verified to hash to `sha256`, into the store.
+
+        `src` must be on the same file system (data_dir/incoming is). If the store already has
+        the file, `src` is deleted instead: the content is the same by construction.
+        """
+        dest = self.path_for(sha256)
+        if dest.exists():
+            src.unlink(missing_ok=True)
+            return dest
+        dest.parent.mkdir(exist_ok=True)
+        with src.open("rb+") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(src, 0o444)
+        os.replace(src, dest)
+        _fsync_dir(dest.parent)
+        return dest
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store `data`; return its sha256."""
+        sha = hashlib.sha256(data).hexdigest()
+        dest = self.path_for(sha)
+        if dest.exists():
+            return sha
+        dest.parent.mkdir(exist_ok=True)
+        tmp = dest.parent / f".{sha}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(dest.parent)
+        return sha

@@ -1,0 +1,289 @@
+"""One incoming MQTT message in, the acks to send out. Independent of the MQTT client.
+
+`handle` never raises: bad input becomes a Refusal (quarantine row, counter, one log line and,
+when the device is known, a 'rejected' ack); an unexpected error is handled the same way under
+the reason 'internal_error'. Acks are returned only after the database committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import ValidationError
+from sqlite_utils import Database
+
+from central.config import CentralConfig, DeviceConfig
+from central.counters import Counters
+from central.evidence_store import ContentStore
+from central.ingest.assembler import FileAssembler, FileResult
+from central.ingest.refusal import Refusal
+from central.ingest.verify import VerifiedEvent, parse_json_object, verify_event
+from central.notify.messages import order_closed_message, order_opened_message
+from central.store.devices import record_stats, record_status
+from central.store.evidence import evidence_file
+from central.store.outbox import channel_id, enqueue_notification
+from central.store.quarantine import record_quarantine
+from central.store.work_orders import file_event, filed_message, message_id
+from central.timefmt import Clock
+from wire.errors import WireError
+from wire.messages import Ack, Availability, Stats
+from wire.topics import Topic, TopicKind, ack_topic, parse_topic
+
+__all__ = ["IngestHandler", "Outgoing"]
+
+log = logging.getLogger("central.ingest")
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    payload: bytes
+
+
+class IngestHandler:
+    def __init__(
+        self,
+        config: CentralConfig,
+        db: Database,
+        counters: Counters,
+        clock: Clock,
+        on_notification: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.db = db
+        self.counters = counters
+        self.clock = clock
+        self.evidence = ContentStore(config.evidence_dir)
+        self.quarantine_store = ContentStore(config.quarantine_dir)
+        self.assembler = FileAssembler(
+            db,
+            self.evidence,
+            self.quarantine_store,
+            config.incoming_dir,
+            max_file_bytes=config.limits.max_file_bytes,
+            clock=clock,
+        )
+        self.channels = [channel_id(u) for u in config.notify.urls]
+        self._on_notification = on_notification  # wakes the notifier after a commit that queued messages
+
+    # -- entry point ------------------------------------------------------------------------------
+
+    def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
+        self.counters.inc("received")
+        try:
+            t = parse_topic(topic)
+        except WireError as exc:
+            return self._refuse(Refusal("bad_topic", str(exc)), topic, None, payload)
+        try:
+            return self._dispatch(t, payload)
+        except Refusal as refusal:
+            return self._refuse(refusal, topic, t.device, payload)
+        except Exception as exc:
+            # A bug or a full disk: keep the payload and go on serving everything else.
+            log.debug("internal error on %s", topic, exc_info=True)
+            internal = Refusal("internal_error", f"{type(exc).__name__}: {exc}")
+            return self._refuse(internal, topic, t.device, payload)
+
+    def _dispatch(self, t: Topic, payload: bytes) -> list[Outgoing]:
+        self.counters.inc(f"received.{t.kind.value}")
+        known = self.config.device(t.device)
+        if t.kind is TopicKind.EVENT:
+            return self._event(t, payload, known)
+        if known is None:
+            raise Refusal("unknown_device", f"device {t.device!r} is not in the central's device list")
+        if t.kind is TopicKind.STATUS:
+            self._status(t, payload)
+            return []
+        if t.kind is TopicKind.STATS:
+            self._stats(t, payload)
+            return []
+        if t.kind is TopicKind.ACK:
+            raise Refusal("bad_topic", "the ack topic is central -> edge only")
+        if known.site is not None and t.site != known.site:
+            raise Refusal(
+                "site_not_allowed", f"device {t.device!r} belongs to site {known.site!r}, not {t.site!r}"
+            )
+        result: FileResult | None
+        if t.kind is TopicKind.FILE_INIT:
+            result = self.assembler.on_init(t, payload)
+        elif t.kind is TopicKind.FILE_SEGMENT:
+            result = self.assembler.on_segment(t, payload)
+            if result is not None and result.duplicate:
+                self.counters.inc("segment_duplicates")
+                return []  # one ack per file, not one per late segment
+        else:
+            result = self.assembler.on_fin(t)
+        if result is None:
+            return []
+        if result.status == "ok":
+            self.counters.inc("file_duplicates" if result.duplicate else "files_stored")
+        else:
+            self.counters.inc("files_incomplete")
+            log.info("file %s from %s not complete yet: %s", result.sha256, t.device, result.reason)
+        return [
+            self._ack(
+                t.device,
+                Ack(
+                    ref_type="file",
+                    ref=result.sha256,
+                    status=result.status,
+                    reason=result.reason,
+                    missing=[result.sha256] if result.status == "missing" else [],
+                ),
+            )
+        ]
+
+    # -- per kind ---------------------------------------------------------------------------------
+
+    def _status(self, t: Topic, payload: bytes) -> None:
+        if not payload:
+            return  # a cleared retained message
+        body = parse_json_object(payload, "status")
+        try:
+            status = Availability.model_validate(body)
+        except ValidationError as exc:
+            raise Refusal("invalid_status", f"status breaks the contract: {exc.errors()[0]['msg']}") from None
+        record_status(self.db, t.device, status, self.clock())
+
+    def _stats(self, t: Topic, payload: bytes) -> None:
+        body = parse_json_object(payload, "stats")
+        try:
+            stats = Stats.model_validate(body)
+        except ValidationError as exc:
+            raise Refusal("invalid_stats", f"stats break the contract: {exc.errors()[0]['msg']}") from None
+        record_stats(self.db, t.device, stats, self.clock())
+
+    def _event(self, t: Topic, payload: bytes, device: DeviceConfig | None) -> list[Outgoing]:
+        v = verify_event(t, payload, device)
+        m = v.message.manifest
+        msg_id = message_id(v.manifest_json)
+
+        def ack(status: Literal["ok", "missing"], **extra: Any) -> list[Outgoing]:
+            return [
+                self._ack(
+                    t.device, Ack(ref_type="event", ref=m.event_id, kind=m.kind, status=status, **extra)
+                )
+            ]
+
+        previous = filed_message(self.db, msg_id)
+        if previous is not None:
+            # The same signed message again (a redelivery, or the edge resending after a lost ack).
+            self.counters.inc("event_duplicates")
+            return ack("ok", work_order=previous["work_order_id"])
+        missing = self._missing_files(v)
+        if missing:
+            self.counters.inc("events_missing_files")
+            log.info("event %s (%s) from %s waits for %d file(s)", m.event_id, m.kind, t.device, len(missing))
+            return ack("missing", reason=f"{len(missing)} file(s) not received yet", missing=missing)
+        now = self.clock()
+        wo = self.config.work_orders
+        notified = False
+        with self.db.atomic():
+            filing = file_event(
+                self.db,
+                m,
+                manifest_json=v.manifest_json,
+                signature=v.message.signature,
+                key_id=v.message.key_id,
+                received_at=now,
+                event_code=wo.event_code,
+                deadline_hours=wo.deadline_hours,
+            )
+            if filing.work_order_id is not None and (filing.opened or filing.closed) and self.channels:
+                self._enqueue(filing.work_order_id, "opened" if filing.opened else "closed", now)
+                notified = True
+        self.counters.inc("events_filed")
+        if filing.opened:
+            self.counters.inc("work_orders_opened")
+        if filing.closed:
+            self.counters.inc("work_orders_closed")
+        log.info(
+            "filed %s event %s from %s/%s/%s zone %s -> %s",
+            m.kind,
+            m.event_id,
+            m.device_id,
+            m.site,
+            m.camera,
+            m.zone,
+            filing.work_order_id or "no work order",
+        )
+        if notified and self._on_notification is not None:
+            self._on_notification()
+        return ack("ok", work_order=filing.work_order_id)
+
+    def _enqueue(self, order_id: str, kind: Literal["opened", "closed"], now: float) -> None:
+        order = self.db.table("work_orders").get(order_id)
+        compose = order_opened_message if kind == "opened" else order_closed_message
+        title, body = compose(order, self.config.notify.console_url)
+        enqueue_notification(
+            self.db,
+            work_order_id=order_id,
+            kind=kind,
+            channels=self.channels,
+            title=title,
+            body=body,
+            now=now,
+        )
+
+    def _missing_files(self, v: VerifiedEvent) -> list[str]:
+        missing: list[str] = []
+        for f in v.message.manifest.files:
+            row = evidence_file(self.db, f.sha256)
+            if row is not None and int(row["size"]) != f.size:
+                raise Refusal(
+                    "file_size_mismatch",
+                    f"manifest says file {f.sha256} has {f.size} bytes, the stored file has {row['size']}",
+                    ack=("event", v.message.manifest.event_id),
+                    kind=v.message.manifest.kind,
+                )
+            if row is None or not self.evidence.has(f.sha256, f.size):
+                missing.append(f.sha256)
+        return missing
+
+    # -- replies and refusals ---------------------------------------------------------------------
+
+    def _ack(self, device: str, ack: Ack) -> Outgoing:
+        self.counters.inc(f"acks.{ack.status}")
+        return Outgoing(ack_topic(device), ack.model_dump_json().encode())
+
+    def _refuse(self, refusal: Refusal, topic: str, device: str | None, payload: bytes) -> list[Outgoing]:
+        self.counters.inc("quarantined")
+        self.counters.inc(f"quarantined.{refusal.reason}")
+        log.warning(
+            "refused %s: %s [topic %s, %d bytes]", refusal.reason, refusal.detail, topic[:300], len(payload)
+        )
+        payload_sha = refusal.saved_sha256 or hashlib.sha256(payload).hexdigest()
+        saved = refusal.saved_sha256 is not None
+        try:
+            if not saved and 0 < len(payload) <= self.config.limits.quarantine_payload_bytes:
+                self.quarantine_store.put_bytes(payload)
+                saved = True
+            record_quarantine(
+                self.db,
+                reason=refusal.reason,
+                detail=refusal.detail,
+                topic=topic,
+                device_id=device,
+                payload_sha256=payload_sha,
+                payload_bytes=len(payload),
+                saved=saved,
+                now=self.clock(),
+            )
+        except Exception as exc:  # the log line above is then the only record; keep serving
+            self.counters.inc("quarantine_write_errors")
+            log.error("could not record the refusal of %s: %s: %s", topic[:300], type(exc).__name__, exc)
+        known = device is not None and self.config.device(device) is not None
+        if refusal.ack is None or not known:
+            return []
+        assert device is not None
+        ref_type, ref = refusal.ack
+        kind = refusal.kind if ref_type == "event" else None
+        return [
+            self._ack(
+                device, Ack(ref_type=ref_type, ref=ref, kind=kind, status="rejected", reason=refusal.detail)
+            )
+        ]

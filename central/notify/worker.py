@@ -1,0 +1,128 @@
+"""The notifier thread: sends due outbox rows, retries with exponential backoff, records every attempt.
+
+It has its own database connection and never blocks ingest; ingest only calls `wake()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from central.config import NotifyConfig
+from central.counters import Counters
+from central.notify.sender import DeliveryError, Sender
+from central.store.database import open_database
+from central.store.outbox import due_notifications, record_attempt
+from central.timefmt import Clock, system_clock
+
+__all__ = ["NotificationWorker", "retry_delay"]
+
+log = logging.getLogger("central.notify")
+
+
+def retry_delay(attempts: int, first_retry_s: float, max_retry_s: float) -> float:
+    """Seconds to wait after the `attempts`-th failure: first, 2x, 4x, ... capped."""
+    return float(min(max_retry_s, first_retry_s * 2 ** max(0, attempts - 1)))
+
+
+class NotificationWorker:
+    def __init__(
+        self,
+        db_path: Path,
+        settings: NotifyConfig,
+        sender: Sender,
+        counters: Counters,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.db_path = db_path
+        self.settings = settings
+        self.sender = sender
+        self.counters = counters
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def deliver_due(self, db: Database) -> int:
+        """One pass over the due notifications; return how many were attempted."""
+        rows = due_notifications(db, self.clock())
+        for row in rows:
+            if self._stop.is_set():
+                break
+            error: str | None = None
+            retry = True
+            try:
+                self.sender.send(row["channel"], row["title"], row["body"])
+            except DeliveryError as exc:
+                error, retry = str(exc), exc.retry
+            except Exception as exc:  # a plugin bug must not kill the notifier
+                error = f"{type(exc).__name__}: {exc}"
+            attempts = int(row["attempts"]) + 1
+            retry_in = None
+            if error is not None and retry and attempts < self.settings.max_attempts:
+                retry_in = retry_delay(attempts, self.settings.first_retry_s, self.settings.max_retry_s)
+            status = record_attempt(
+                db, row, ok=error is None, error=error, now=self.clock(), retry_in=retry_in
+            )
+            if status == "sent":
+                self.counters.inc("notifications_sent")
+                log.info(
+                    "notified channel %s about %s (%s)", row["channel"], row["work_order_id"], row["kind"]
+                )
+            elif status == "pending":
+                self.counters.inc("notification_retries")
+                log.warning(
+                    "notification %s for %s failed (attempt %d), retry in %.0f s: %s",
+                    row["id"],
+                    row["work_order_id"],
+                    attempts,
+                    retry_in,
+                    error,
+                )
+            else:
+                self.counters.inc("notifications_failed")
+                log.error(
+                    "notification %s for %s failed for good after %d attempts: %s",
+                    row["id"],
+                    row["work_order_id"],
+                    attempts,
+                    error,
+                )
+        return len(rows)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="central-notify", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        db = open_database(self.db_path)
+        try:
+            while not self._stop.is_set():
+                # Cleared before the pass: a wake() during the pass makes the next wait return at once.
+                self._wake.clear()
+                try:
+                    self.deliver_due(db)
+                except Exception as exc:
+                    log.error(
+                        "notifier pass failed, next try in %.1f s: %s: %s",
+                        self.settings.poll_s,
+                        type(exc).__name__,
+                        exc,
+                    )
+                self._wake.wait(self.settings.poll_s)
+        finally:
+            db.close()

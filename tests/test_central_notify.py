@@ -1,0 +1,128 @@
+"""The notifier: real Apprise to a local HTTP hook, a real SQLite outbox, a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from central_edge import HookServer
+from sqlite_utils import Database
+
+from central.config import NotifyConfig
+from central.counters import Counters
+from central.notify import AppriseSender, NotificationWorker, order_opened_message, retry_delay
+from central.store import channel_id, enqueue_notification, open_database
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def hook() -> Iterator[HookServer]:
+    h = HookServer()
+    yield h
+    h.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    return open_database(tmp_path / "gw.db")
+
+
+ORDER = {
+    "id": "WO-20270115-000001",
+    "event_code": "0102",
+    "site": "site-a",
+    "camera": "cam-1",
+    "zone": "z1",
+    "opened_at": "2027-01-15T08:00:00.000Z",
+    "due_at": "2027-01-15T12:00:00.000Z",
+}
+
+
+def worker(tmp_path: Path, urls: list[str], clock: Clock, **settings: float) -> NotificationWorker:
+    cfg = NotifyConfig(urls=urls, **settings)  # type: ignore[arg-type]
+    return NotificationWorker(tmp_path / "gw.db", cfg, AppriseSender(urls), Counters(), clock)
+
+
+def enqueue(db: Database, urls: list[str], now: float) -> None:
+    title, body = order_opened_message(ORDER, "http://console.test/")
+    enqueue_notification(
+        db,
+        work_order_id=ORDER["id"],
+        kind="opened",
+        channels=[channel_id(u) for u in urls],
+        title=title,
+        body=body,
+        now=now,
+    )
+
+
+def test_retry_delay_doubles_up_to_the_cap() -> None:
+    assert [retry_delay(n, 5.0, 60.0) for n in range(1, 6)] == [5.0, 10.0, 20.0, 40.0, 60.0]
+
+
+def test_a_failing_hook_is_retried_with_backoff_and_every_attempt_is_recorded(
+    tmp_path: Path, db: Database, hook: HookServer
+) -> None:
+    clock = Clock()
+    w = worker(tmp_path, [hook.url], clock, first_retry_s=10.0, max_retry_s=100.0)
+    enqueue(db, [hook.url], clock.now)
+    enqueue(db, [hook.url], clock.now)  # enqueuing twice adds nothing
+    hook.fail_next = 2
+
+    assert w.deliver_due(db) == 1
+    [row] = list(db.query("SELECT * FROM notifications"))
+    assert (row["status"], row["attempts"], row["next_attempt_at"]) == ("pending", 1, clock.now + 10.0)
+    assert "500" in row["last_error"]
+    assert w.deliver_due(db) == 0  # not due yet
+
+    clock.now += 10.0
+    assert w.deliver_due(db) == 1
+    [row] = list(db.query("SELECT * FROM notifications"))
+    assert (row["status"], row["next_attempt_at"]) == ("pending", clock.now + 20.0)
+
+    clock.now += 20.0
+    w.deliver_due(db)
+    [row] = list(db.query("SELECT * FROM notifications"))
+    assert row["status"] == "sent" and row["attempts"] == 3 and row["sent_at"]
+    assert [a["ok"] for a in db.query("SELECT ok FROM notification_attempts ORDER BY attempt")] == [0, 0, 1]
+    [sent] = hook.bodies
+    assert sent["title"].endswith("WO-20270115-000001")
+    assert "http://console.test/orders/WO-20270115-000001" in sent["message"]
+    assert "2027-01-15T12:00:00.000Z" in sent["message"] and "zone z1" in sent["message"]
+    assert w.counters.snapshot() == {"notification_retries": 2, "notifications_sent": 1}
+
+
+def test_after_max_attempts_a_notification_fails_for_good(
+    tmp_path: Path, db: Database, hook: HookServer
+) -> None:
+    clock = Clock()
+    w = worker(tmp_path, [hook.url], clock, first_retry_s=1.0, max_attempts=2)
+    enqueue(db, [hook.url], clock.now)
+    hook.fail_next = 5
+    w.deliver_due(db)
+    clock.now += 1.0
+    w.deliver_due(db)
+    [row] = list(db.query("SELECT * FROM notifications"))
+    assert (row["status"], row["attempts"]) == ("failed", 2)
+    clock.now += 1000.0
+    assert w.deliver_due(db) == 0
+
+
+def test_a_channel_no_longer_configured_fails_without_retry(
+    tmp_path: Path, db: Database, hook: HookServer
+) -> None:
+    clock = Clock()
+    enqueue(db, ["json://127.0.0.1:9/old"], clock.now)
+    w = worker(tmp_path, [hook.url], clock)
+    w.deliver_due(db)
+    [row] = list(db.query("SELECT * FROM notifications"))
+    assert row["status"] == "failed" and "no longer configured" in row["last_error"]
+    assert hook.bodies == []
