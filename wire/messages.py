@@ -67,12 +67,15 @@ class Ack(_Strict):
     ref_type 'file': the file (ref = its sha256) is stored and verified; 'event': the event
     (ref = event_id) is filed. status 'rejected' is final (the edge drops it and logs the reason);
     'missing' lists the file sha256s the central still needs (the edge resends them).
+    `kind` (ref_type 'event' only) names which of the event's messages is acked, since one event id
+    carries up to three (confirmed, update, cleared); optional so older centrals stay valid.
     """
 
     protocol: Literal[1] = 1
     ref_type: Literal["file", "event"]
     ref: str
     status: Literal["ok", "rejected", "missing"]
+    kind: EventKind | None = None
     reason: str = ""
     missing: list[Sha256Hex] = Field(default_factory=list)
     work_order: str | None = None
