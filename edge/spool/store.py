@@ -8,8 +8,9 @@ files first, each durable, then its row in one transaction: a crash can leave an
 Nothing is deleted before the central's ack, except by the quota. Over quota the spool drops the
 oldest clips first, then the oldest snapshots, and whole events only last. A dropped file stays
 listed in its signed manifest (the signature covers the list, so it cannot change): the event is
-still sent, and the central sees that file missing. That trade-off keeps the record that something
-happened, with the evidence that fitted, instead of silently losing the event.
+still sent, with the file named in the message's unsigned `dropped` list, and the central files it
+with that file recorded as missing. That trade-off keeps the record that something happened, with
+the evidence that fitted, instead of silently losing the event.
 """
 
 from __future__ import annotations

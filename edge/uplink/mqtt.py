@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 import wire
 from edge.spool import PendingBundle, Spool, SpoolFile
-from edge.uplink.tracker import DeliveryTracker
+from edge.uplink.tracker import BundleKey, DeliveryTracker
 from wire import topics
 from wire.messages import SEGMENT_BYTES
 from wire.timefmt import format_ts
@@ -35,6 +35,10 @@ from wire.timefmt import format_ts
 __all__ = ["Uplink"]
 
 log = logging.getLogger(__name__)
+
+# Spool file states of files that will never be sent (None: the spool has no such file): the
+# event message declares them dropped.
+_GIVEN_UP: frozenset[str | None] = frozenset({"dropped", "rejected", None})
 
 
 def _is_published(info: mqtt.MQTTMessageInfo) -> bool:
@@ -105,6 +109,8 @@ class Uplink:
         self._drain_deadline = float("inf")
         self._published = threading.Condition()
         self._outstanding: list[mqtt.MQTTMessageInfo] = []  # published, PUBACK not yet seen
+        # What the last event message of a bundle declared dropped (worker thread only).
+        self._declared_dropped: dict[BundleKey, frozenset[str]] = {}
         self._thread = threading.Thread(target=self._run, name=f"uplink-{device_id}", daemon=True)
 
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -241,6 +247,10 @@ class Uplink:
 
     def _send_due(self) -> None:
         pending = self.spool.pending(limit=4 * self.tracker.max_inflight_bundles + 16)
+        listed = {b.key for b in pending}
+        for key in [k for k in self._declared_dropped if k not in listed]:
+            if self.spool.bundle_state(*key) != "pending":
+                del self._declared_dropped[key]  # dropped by the quota or finished meanwhile
         for bundle in self.tracker.due(pending):
             try:
                 self._send_bundle(bundle)
@@ -255,7 +265,10 @@ class Uplink:
         manifest = bundle.message.manifest
         for spool_file in bundle.unsent_files:
             self._send_file(bundle, spool_file)
-        self._publish(topics.event_topic(self.device_id, manifest.site, manifest.camera), bundle.message_json)
+        payload, dropped = self._event_payload(bundle)
+        self._publish(topics.event_topic(self.device_id, manifest.site, manifest.camera), payload)
+        if dropped:
+            self._declared_dropped[bundle.key] = dropped
         self.spool.note_attempt(*bundle.key)
         self.tracker.sent(bundle.key)
         self.counters["events_sent"] += 1
@@ -264,6 +277,26 @@ class Uplink:
         log.debug(
             "uplink: event %s/%s sent (%d files)", bundle.event_id, bundle.kind, len(bundle.unsent_files)
         )
+
+    def _event_payload(self, bundle: PendingBundle) -> tuple[str, frozenset[str]]:
+        """The event message as it goes out now, and the files it declares dropped.
+
+        Files the spool gave up on (dropped by the quota, unreadable, refused by the central) are
+        listed in `dropped`, read after the files were sent since a send can lose one, so the
+        central files the event without them instead of asking for them forever. With none the
+        message is the stored one, byte for byte.
+        """
+        manifest = bundle.message.manifest
+        declared = set(bundle.message.dropped)
+        dropped = [
+            f.sha256
+            for f in manifest.files
+            if f.sha256 in declared or self.spool.file_state(f.sha256) in _GIVEN_UP
+        ]
+        if not dropped:
+            return bundle.message_json, frozenset()
+        message = bundle.message.model_copy(update={"dropped": dropped})
+        return message.model_dump_json(), frozenset(dropped)
 
     def _send_file(self, bundle: PendingBundle, spool_file: SpoolFile) -> None:
         ref = spool_file.ref
@@ -371,28 +404,42 @@ class Uplink:
             return
         if ack.status == "ok":
             self.spool.mark_event_acked(*bundle.key)
-            self.tracker.forget(bundle.key)
+            self._forget(bundle.key)
             log.info(
-                "uplink: event %s/%s delivered (work order %s)", bundle.event_id, bundle.kind, ack.work_order
+                "uplink: event %s/%s delivered (work order %s)%s",
+                bundle.event_id,
+                bundle.kind,
+                ack.work_order,
+                f": {ack.reason}" if ack.reason else "",
             )
         elif ack.status == "rejected":
             log.warning(
                 "uplink: the central rejected event %s/%s: %s", bundle.event_id, bundle.kind, ack.reason
             )
             self.spool.mark_rejected(*bundle.key, ack.reason)
-            self.tracker.forget(bundle.key)
+            self._forget(bundle.key)
         else:
             gone = [sha for sha in ack.missing if self.spool.file_state(sha) != "pending"]
-            if gone:
-                # Dropped by the quota (or already acked and deleted): nothing more can be sent.
+            declared = self._declared_dropped.get(bundle.key, frozenset())
+            undeclared = [
+                sha for sha in gone if sha not in declared and self.spool.file_state(sha) in _GIVEN_UP
+            ]
+            if gone and len(undeclared) < len(gone):
+                # Acked and deleted, or declared dropped and still asked for (a central that does
+                # not take the claim): nothing more can be sent.
                 reason = f"the central misses files the spool no longer holds: {', '.join(gone)}"
                 log.warning(
                     "uplink: event %s/%s cannot be completed: %s", bundle.event_id, bundle.kind, reason
                 )
                 self.spool.mark_rejected(*bundle.key, reason)
-                self.tracker.forget(bundle.key)
+                self._forget(bundle.key)
             else:
+                # Files still held go again; files given up since the last send are declared then.
                 self.tracker.resend_now(bundle.key)
+
+    def _forget(self, key: BundleKey) -> None:
+        self.tracker.forget(key)
+        self._declared_dropped.pop(key, None)
 
     # -- stats --------------------------------------------------------------------------------
 

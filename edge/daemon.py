@@ -1,0 +1,175 @@
+"""The edge daemon: every camera of one box, one detector worker, one spool, one uplink.
+
+    cameras (one thread each) --AnalysisFrame--> detector worker --Detections--> CameraPipeline
+        --signed bundle--> Spool --> Uplink (MQTT) --> central
+
+One detector serves all cameras: its queue holds at most the newest frame per camera, so a slow
+detector makes analyses late (counted) instead of making memory grow.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+import wire
+from edge.camera_pipeline import CameraPipeline
+from edge.config import EdgeConfig
+from edge.detect import OnnxDetector
+from edge.evidence import PacketRingBuffer
+from edge.ingest import AnalysisFrame, CameraStream
+from edge.spool import Spool
+from edge.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+
+class DetectorWorker:
+    """One thread running the detector for all cameras, newest frame per camera first come first served."""
+
+    def __init__(self, detector: OnnxDetector, deliver: Callable[[AnalysisFrame, object], None]) -> None:
+        self.detector = detector
+        self._deliver = deliver
+        self._pending: OrderedDict[str, AnalysisFrame] = OrderedDict()
+        self._cond = threading.Condition()
+        self._stop = False
+        self.analyses = 0
+        self.late = 0  # a camera's frame replaced before it was analysed
+        self.failures = 0
+        self.busy_seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
+
+    def start(self) -> DetectorWorker:
+        self._thread.start()
+        return self
+
+    def submit(self, frame: AnalysisFrame) -> None:
+        with self._cond:
+            if frame.camera in self._pending:
+                self.late += 1
+                del self._pending[frame.camera]
+            self._pending[frame.camera] = frame
+            self._cond.notify()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._stop:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                _, frame = self._pending.popitem(last=False)
+            t0 = time.perf_counter()
+            try:
+                detections = self.detector.detect(frame.image)
+                self._deliver(frame, detections)
+            except Exception:  # one bad frame never stops the worker
+                self.failures += 1
+                log.exception("camera %s: analysis failed", frame.camera)
+            self.busy_seconds += time.perf_counter() - t0
+            self.analyses += 1
+
+
+def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
+    tls = config.broker.tls
+    if tls is None:
+        return None
+    ctx = ssl.create_default_context(cafile=str(tls.ca))
+    ctx.load_cert_chain(str(tls.cert), str(tls.key))
+    return ctx
+
+
+class EdgeDaemon:
+    def __init__(self, config: EdgeConfig, *, version: str = "") -> None:
+        self.config = config
+        self.key = wire.DeviceKey.load(config.key_file)
+        det = config.detector
+        self.detector = OnnxDetector(det.model_path, conf_default=det.confidence,
+                                     per_class_conf=det.per_class_confidence, iou=det.iou,
+                                     intra_op_threads=det.threads)
+        self.model = wire.ModelRef(name=self.detector.info.name, sha256=self.detector.info.sha256)
+        config.spool.dir.mkdir(parents=True, exist_ok=True)
+        self.spool = Spool(config.spool.dir, quota_bytes=config.spool.quota_mb * 1024 * 1024)
+        self.uplink = Uplink(
+            self.spool, device_id=config.device_id, host=config.broker.host, port=config.broker.port,
+            client_id=f"gw-edge-{config.device_id}", tls=tls_context(config),
+            session_expiry=config.broker.session_expiry_seconds, ack_timeout=config.broker.ack_timeout_seconds,
+            keepalive=config.broker.keepalive, cameras=[c.id for c in config.cameras], version=version,
+        )
+        self.pipelines: dict[str, CameraPipeline] = {}
+        self.streams: dict[str, CameraStream] = {}
+        self.worker = DetectorWorker(self.detector, self._deliver)
+        ev, st = config.evidence, config.stream
+        for cam in config.cameras:
+            ring = PacketRingBuffer(preroll_seconds=ev.preroll_seconds + ev.postroll_seconds + 2,
+                                    max_bytes=ev.max_buffer_mb * 1024 * 1024)
+            pipeline = CameraPipeline(cam, config, self.key, self.spool, self.model, ring,
+                                      on_spooled=self.uplink.wake)
+            self.pipelines[cam.id] = pipeline
+            self.streams[cam.id] = CameraStream(
+                cam.id, cam.url, ring, self.worker.submit, pipeline.set_template,
+                interval=config.analysis_interval_seconds, open_timeout=st.open_timeout_seconds,
+                read_timeout=st.read_timeout_seconds, reconnect_max=st.reconnect_max_seconds)
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick_loop, name="evidence", daemon=True)
+        self._last_stats = 0.0
+
+    def _deliver(self, frame: AnalysisFrame, detections: object) -> None:
+        self.pipelines[frame.camera].on_detections(frame, detections)  # type: ignore[arg-type]
+
+    def start(self) -> EdgeDaemon:
+        self.uplink.start()
+        self.worker.start()
+        for stream in self.streams.values():
+            stream.start()
+        self._ticker.start()
+        log.info("edge %s: %d camera(s), model %s sha256 %s", self.config.device_id, len(self.streams),
+                 self.model.name, self.model.sha256[:12])
+        return self
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(0.25):
+            for pipeline in self.pipelines.values():
+                try:
+                    pipeline.tick()
+                except Exception:  # a failed bundle is logged; the others go on
+                    log.exception("camera %s: spooling evidence failed", pipeline.camera.id)
+            now = time.monotonic()
+            if now - self._last_stats >= self.config.stats_interval_seconds:
+                self._last_stats = now
+                self.uplink.publish_stats(self.camera_stats())
+                self.spool.purge_finished(time.time() - 7 * 86400)
+
+    def camera_stats(self) -> dict[str, dict[str, float]]:
+        now = time.time()
+        return {cid: {**s.stats.as_dict(now), **self.pipelines[cid].events} for cid, s in self.streams.items()}
+
+    def healthy(self) -> bool:
+        """All threads alive: what the systemd watchdog is petted on."""
+        return (self.worker.alive() and self._ticker.is_alive()
+                and all(s.alive() for s in self.streams.values()))
+
+    def stop(self, drain_timeout: float = 10.0) -> None:
+        """Stop reading, spool what is complete, give the uplink `drain_timeout` to deliver."""
+        for stream in self.streams.values():
+            stream.stop()
+        self.worker.stop()
+        self._stop.set()
+        self._ticker.join(5)
+        for pipeline in self.pipelines.values():
+            pipeline.tick(now_wall=float("inf"))
+        self.uplink.stop(drain_timeout)
+        self.spool.close()

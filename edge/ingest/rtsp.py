@@ -1,0 +1,217 @@
+"""One camera's RTSP ingest with PyAV: packets into the ring buffer, frames only when analysed.
+
+Garbage stays put, so a camera is analysed every `interval` seconds, not every frame. When the
+stream's keyframes come at least that often, only keyframes are decoded (a keyframe decodes on
+its own); otherwise every packet is decoded (P-frames need their references) but only the frame
+that is due is converted to a BGR array. Either way every compressed packet goes into the ring
+buffer, which the evidence clip is remuxed from.
+
+Faults: open and read timeouts (PyAV's interrupt callback), a stall watchdog (no packet for
+read_timeout), corrupt packets (counted, skipped), and reconnects with exponential backoff
+and full jitter, capped at `reconnect_max` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+import av.error
+import numpy as np
+import numpy.typing as npt
+
+from edge.evidence import PacketRingBuffer, StreamTemplate
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AnalysisFrame:
+    """A decoded frame that is due for analysis."""
+
+    camera: str
+    image: npt.NDArray[np.uint8]  # BGR, H x W x 3
+    wall: float  # time.time() when it arrived
+    mono: float  # time.monotonic() when it arrived: the events' clock
+
+
+@dataclass
+class CameraStats:
+    connected: bool = False
+    connects: int = 0
+    reconnects: int = 0
+    stalls: int = 0
+    open_failures: int = 0
+    corrupt_packets: int = 0
+    packets: int = 0
+    frames_decoded: int = 0
+    analyses_offered: int = 0
+    codec: str = ""
+    keyframe_interval: float = 0.0
+    last_packet_wall: float = 0.0
+    _window: list[float] = field(default_factory=list)
+
+    def fps_in(self, now: float) -> float:
+        recent = [t for t in self._window if now - t <= 5.0]
+        return len(recent) / 5.0
+
+    def as_dict(self, now: float) -> dict[str, float]:
+        return {
+            "connected": float(self.connected), "reconnects": self.reconnects, "stalls": self.stalls,
+            "open_failures": self.open_failures, "corrupt_packets": self.corrupt_packets,
+            "fps_in": round(self.fps_in(now), 2), "analyses": self.analyses_offered,
+            "keyframe_interval": round(self.keyframe_interval, 2),
+        }
+
+
+def backoff_delay(attempt: int, cap: float, base: float = 0.25, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base * 2**attempt)]."""
+    return (rng or random).uniform(0.0, min(cap, base * (2 ** min(attempt, 20))))
+
+
+class CameraStream:
+    """Reads one camera in its own thread until stop()."""
+
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        ring: PacketRingBuffer,
+        on_frame: Callable[[AnalysisFrame], None],
+        on_template: Callable[[StreamTemplate], None],
+        *,
+        interval: float = 2.0,
+        open_timeout: float = 10.0,
+        read_timeout: float = 5.0,
+        reconnect_max: float = 5.0,
+    ) -> None:
+        self.camera, self.url, self.ring = camera, url, ring
+        self.on_frame, self.on_template = on_frame, on_template
+        self.interval, self.open_timeout, self.read_timeout = interval, open_timeout, read_timeout
+        self.reconnect_max = reconnect_max
+        self.stats = CameraStats()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"camera-{camera}", daemon=True)
+        self._last_analysis = -1e18
+        self._last_key_wall: float | None = None
+
+    def start(self) -> CameraStream:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                if self._session():
+                    attempt = 0
+            except Exception as exc:  # one camera's failure never takes the daemon down
+                log.error("camera %s: %s: %s (url %s)", self.camera, type(exc).__name__, exc, _redact(self.url))
+            self.stats.connected = False
+            if self._stop.is_set():
+                break
+            delay = backoff_delay(attempt, self.reconnect_max)
+            attempt += 1
+            self.stats.reconnects += 1
+            self._stop.wait(delay)
+
+    def _session(self) -> bool:
+        """One connection; returns True if it delivered packets (so backoff restarts from zero)."""
+        try:
+            container = av.open(
+                self.url,
+                options={"rtsp_transport": "tcp", "stimeout": str(int(self.read_timeout * 1e6))},
+                timeout=(self.open_timeout, self.read_timeout),
+            )
+        except (av.error.FFmpegError, OSError) as exc:
+            self.stats.open_failures += 1
+            log.warning("camera %s: cannot open %s: %s", self.camera, _redact(self.url), exc)
+            return False
+        delivered = False
+        try:
+            if not container.streams.video:
+                log.error("camera %s: %s has no video stream", self.camera, _redact(self.url))
+                return False
+            stream = container.streams.video[0]
+            self.stats.codec = stream.codec_context.name
+            self.ring.clear()  # packets of the previous connection belong to another stream
+            self.on_template(StreamTemplate.from_stream(stream))
+            self.stats.connected = True
+            self.stats.connects += 1
+            log.info("camera %s: connected (%s %dx%d)", self.camera, self.stats.codec, stream.width, stream.height)
+            for packet in container.demux(stream):
+                if self._stop.is_set():
+                    break
+                if packet.size == 0:
+                    continue
+                delivered = True
+                self._on_packet(packet)
+            else:
+                log.warning("camera %s: stream ended; reconnecting", self.camera)
+        except av.error.ExitError:
+            self.stats.stalls += 1
+            log.warning("camera %s: no data for %.1f s (stall); reconnecting", self.camera, self.read_timeout)
+        except (av.error.FFmpegError, OSError) as exc:
+            self.stats.stalls += 1
+            log.warning("camera %s: read failed: %s; reconnecting", self.camera, exc)
+        finally:
+            container.close()
+        return delivered
+
+    def _on_packet(self, packet: av.Packet) -> None:
+        wall, mono = time.time(), time.monotonic()
+        self.stats.packets += 1
+        self.stats.last_packet_wall = wall
+        window = self.stats._window
+        window.append(wall)
+        if len(window) > 400:
+            del window[:200]
+        self.ring.append(packet, wall=wall)
+        if packet.is_keyframe:
+            if self._last_key_wall is not None:
+                gap = wall - self._last_key_wall
+                ki = self.stats.keyframe_interval
+                self.stats.keyframe_interval = gap if ki == 0 else 0.7 * ki + 0.3 * gap
+            self._last_key_wall = wall
+        due = mono - self._last_analysis >= self.interval
+        keyframes_only = 0 < self.stats.keyframe_interval <= self.interval * 1.05
+        if keyframes_only and not packet.is_keyframe:
+            return  # never decoded: the next analysis uses the next keyframe
+        if keyframes_only and not due:
+            return
+        try:
+            frames = packet.decode()
+        except av.error.FFmpegError as exc:
+            self.stats.corrupt_packets += 1
+            log.warning("camera %s: corrupt packet skipped: %s", self.camera, exc)
+            return
+        for frame in frames:
+            self.stats.frames_decoded += 1
+            if not due:
+                continue
+            image = frame.to_ndarray(format="bgr24")  # the only conversion: frames that are analysed
+            self._last_analysis = mono
+            due = False
+            self.stats.analyses_offered += 1
+            self.on_frame(AnalysisFrame(self.camera, image, wall, mono))
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.split("@", 1)
+        return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}"
+    return url
