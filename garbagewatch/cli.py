@@ -7,12 +7,13 @@ from collections.abc import Callable
 
 __all__ = ["main"]
 
-USAGE = """usage: garbagewatch {edge,central,model,demo} ...
+USAGE = """usage: garbagewatch {edge,central,model,demo,verify} ...
 
   edge      the edge daemon: keygen, check-config, run
   central   the central service: run, orders
   model     the detector: train, export, eval
   demo      the whole chain on this machine (broker, RTSP camera, edge, central)
+  verify    check an exported evidence bundle offline against a device key fingerprint
 """
 
 
@@ -40,8 +41,14 @@ def _demo(argv: list[str]) -> int:
     return main(argv)
 
 
+def _verify(argv: list[str]) -> int:
+    from garbagewatch.verify import main
+
+    return main(argv)
+
+
 COMMANDS: dict[str, Callable[[list[str]], int]] = {
-    "edge": _edge, "central": _central, "model": _model, "demo": _demo,
+    "edge": _edge, "central": _central, "model": _model, "demo": _demo, "verify": _verify,
 }
 
 
