@@ -170,7 +170,7 @@ class CameraStream:
             container.close()
         return delivered
 
-    def _on_packet(self, packet: av.Packet) -> None:
+    def _on_packet(self, packet: av.Packet) -> None:  # type: ignore[type-arg]
         wall, mono = time.time(), time.monotonic()
         self.stats.packets += 1
         self.stats.last_packet_wall = wall
@@ -201,7 +201,8 @@ class CameraStream:
             self.stats.frames_decoded += 1
             if not due:
                 continue
-            image = frame.to_ndarray(format="bgr24")  # the only conversion: frames that are analysed
+            # The only conversion: frames that are analysed. bgr24 is always uint8.
+            image: npt.NDArray[np.uint8] = frame.to_ndarray(format="bgr24")  # type: ignore[assignment]
             self._last_analysis = mono
             due = False
             self.stats.analyses_offered += 1

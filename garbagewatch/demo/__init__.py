@@ -13,9 +13,12 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+
+import numpy as np
 
 __all__ = ["main"]
 
@@ -51,7 +54,7 @@ def _prepare_video(video: Path, workdir: Path) -> Path:
         return video
     print(f"  converting {video.name} ({codec or 'no video'} in {container}) to H.264 once for the camera")
 
-    def frames():  # type: ignore[no-untyped-def]
+    def frames() -> Iterator[np.ndarray]:
         with av.open(str(video)) as src:
             for frame in src.decode(video=0):
                 yield frame.to_ndarray(format="bgr24")
