@@ -47,12 +47,19 @@ def wait_for(condition: Callable[[], object], timeout: float = 20.0, what: str =
 class TestCentral:
     """Just enough of the central: reassemble files by offset, check sha256 and signature, ack.
 
-    While `hold` is set it receives everything but acks nothing.
+    While `hold` is set it receives everything but acks nothing. Like the real central it files an
+    event without the files the message declares `dropped`, unless `honor_dropped` is False (a
+    central that does not take the claim); files in `lose` never complete (a flaky link).
     """
 
     __test__ = False
 
-    def __init__(self, port: int, hold: bool = False) -> None:
+    def __init__(
+        self, port: int, hold: bool = False, honor_dropped: bool = True, lose: frozenset[str] = frozenset()
+    ) -> None:
+        self.honor_dropped = honor_dropped
+        self.lose = lose
+        self.event_payloads: list[bytes] = []
         self.hold = threading.Event()
         if hold:
             self.hold.set()
@@ -100,10 +107,12 @@ class TestCentral:
                 self.inits[t.file_sha256] = wire.FileInit.model_validate_json(msg.payload)
             elif t.kind is TopicKind.FILE_SEGMENT:
                 assert t.file_sha256 is not None and t.offset is not None
-                self.segments[t.file_sha256][t.offset] = bytes(msg.payload)
+                if t.file_sha256 not in self.lose:
+                    self.segments[t.file_sha256][t.offset] = bytes(msg.payload)
             elif t.kind is TopicKind.FILE_FIN:
                 self._assemble(t.file_sha256 or "", t.size or 0)
             elif t.kind is TopicKind.EVENT:
+                self.event_payloads.append(bytes(msg.payload))
                 self._event(wire.EventMessage.model_validate_json(msg.payload))
 
     def _assemble(self, sha: str, size: int) -> None:
@@ -127,7 +136,8 @@ class TestCentral:
                 ref_type="event", ref=manifest.event_id, kind=manifest.kind, status="rejected", reason="test"
             )
             return
-        missing = [f.sha256 for f in manifest.files if f.sha256 not in self.complete]
+        declared = set(message.dropped) if self.honor_dropped else set()
+        missing = [f.sha256 for f in manifest.files if f.sha256 not in self.complete and f.sha256 not in declared]
         if missing:
             self._ack(
                 ref_type="event", ref=manifest.event_id, kind=manifest.kind, status="missing", missing=missing
@@ -222,7 +232,7 @@ def test_bundles_are_delivered_byte_identical(broker: Mosquitto, spool: Spool) -
     try:
         wait_for(lambda: not spool.pending(), what="the spool to empty")
         assert_delivered(central, bundles)
-        assert spool_files(spool) == []
+        wait_for(lambda: spool_files(spool) == [], what="the acked files to be deleted")
         assert spool.stats().pending_bundles == 0
         wait_for(lambda: any(s.state == "online" for s in central.status), what="'online' status")
         assert uplink.publish_stats({"cam-1": {"fps": 12.5}})
@@ -258,7 +268,7 @@ def test_spool_empties_only_after_acks_and_survives_a_broker_kill(broker: Mosqui
         central.release()
         wait_for(lambda: not spool.pending(), what="the spool to empty after the acks")
         assert_delivered(central, [bundle])
-        assert spool_files(spool) == []
+        wait_for(lambda: spool_files(spool) == [], what="the acked files to be deleted")
         assert uplink.counters["errors"] == 0
     finally:
         uplink.stop(drain_timeout=0.5)
@@ -311,15 +321,69 @@ def test_a_fresh_uplink_after_a_crash_resends_what_was_not_acked(broker: Mosquit
         central.release()
         wait_for(lambda: not spool.pending(), what="the spool to empty")
         assert_delivered(central, [bundle])
-        assert spool_files(spool) == []
+        wait_for(lambda: spool_files(spool) == [], what="the acked files to be deleted")
         assert uplink.counters["errors"] == 0
     finally:
         uplink.stop(drain_timeout=0.5)
         central.close()
 
 
-def test_rejected_and_incomplete_events_end_with_a_reason(broker: Mosquitto, tmp_path: Path) -> None:
+def test_a_clip_the_quota_dropped_is_declared_and_the_event_still_delivered(broker: Mosquitto, tmp_path: Path) -> None:
     central = TestCentral(broker.port)
+    wait_for(central.connected.is_set, what="the central to connect")
+    first, second = make_bundle(1, 50_000), make_bundle(2, 50_000)
+    # Room for one whole bundle and the second one's snapshot: putting the second drops the first's clip.
+    spool = Spool(tmp_path / "spool", quota_bytes=50_000 + 2 * 20_000 + 4_000)
+    spool.put(*first)
+    spool.put(*second)
+    clip, snapshot = (f.ref.sha256 for f in first[1])
+    assert spool.file_state(clip) == "dropped" and spool.file_state(snapshot) == "pending"
+    uplink = Uplink(spool, port=broker.port, **UPLINK_SETTINGS).start()  # type: ignore[arg-type]
+    try:
+        wait_for(lambda: not spool.pending(), what="both bundles to be delivered")
+        assert spool.bundle_state(first[0].manifest.event_id, "confirmed") == "acked"
+        assert spool.bundle_state(second[0].manifest.event_id, "confirmed") == "acked"
+        sent = {json.loads(p)["manifest"]["event_id"]: p for p in central.event_payloads}
+        # The first message names the dropped clip, outside the signed manifest...
+        body = json.loads(sent[first[0].manifest.event_id])
+        assert body["dropped"] == [clip]
+        assert wire.verify_manifest(KEY.public, body["manifest"], body["signature"])
+        assert clip not in central.complete and snapshot in central.complete
+        # ... and a message with nothing dropped goes out byte for byte as it was spooled.
+        assert sent[second[0].manifest.event_id] == second[0].model_dump_json().encode()
+        assert b"dropped" not in sent[second[0].manifest.event_id]
+        assert uplink.counters["errors"] == 0
+    finally:
+        uplink.stop(drain_timeout=0.5)
+        central.close()
+
+
+def test_a_file_lost_after_the_event_went_out_is_declared_when_the_central_asks_for_it(
+    broker: Mosquitto, tmp_path: Path
+) -> None:
+    bundle = make_bundle(1, 10_000)
+    clip = bundle[1][0].ref.sha256
+    central = TestCentral(broker.port, lose=frozenset({clip}))
+    wait_for(central.connected.is_set, what="the central to connect")
+    spool = Spool(tmp_path / "spool")
+    spool.put(*bundle)
+    uplink = Uplink(spool, port=broker.port, **UPLINK_SETTINGS).start()  # type: ignore[arg-type]
+    try:
+        # The clip never arrives whole: the central answers 'missing' and the edge sends it again.
+        wait_for(lambda: uplink.counters["event_acks_missing"] >= 2, what="'missing' acks")
+        assert all(b"dropped" not in p for p in central.event_payloads)
+        spool.mark_file_lost(clip, "unreadable: test")
+        wait_for(lambda: not spool.pending(), what="the event to be delivered without the clip")
+        assert spool.bundle_state(bundle[0].manifest.event_id, "confirmed") == "acked"
+        assert json.loads(central.event_payloads[-1])["dropped"] == [clip]
+    finally:
+        uplink.stop(drain_timeout=0.5)
+        central.close()
+
+
+def test_rejected_and_incomplete_events_end_with_a_reason(broker: Mosquitto, tmp_path: Path) -> None:
+    # A central that does not take the edge's word that a file was dropped.
+    central = TestCentral(broker.port, honor_dropped=False)
     wait_for(central.connected.is_set, what="the central to connect")
     spool = Spool(tmp_path / "spool")
     first, second = make_bundle(1, 50_000), make_bundle(2, 50_000)
@@ -333,6 +397,8 @@ def test_rejected_and_incomplete_events_end_with_a_reason(broker: Mosquitto, tmp
         wait_for(lambda: not spool.pending(), what="both bundles to be finished")
         assert spool.bundle_state(first[0].manifest.event_id, "confirmed") == "rejected"
         assert spool.bundle_state(second[0].manifest.event_id, "confirmed") == "acked"
+        # Declared once, asked for again: no endless resending, one 'missing' ack ends it.
+        assert uplink.counters["event_acks_missing"] == 1
         central.reject_events = True
         third = make_bundle(3, 10_000)
         spool.put(*third)

@@ -1,7 +1,7 @@
 """The wire contract between edge boxes and the central service (docs/protocol.md).
 
 Both sides import this package and nothing else duplicates it: topics, message models,
-identifiers, the canonical encoding and the Ed25519 signature over evidence manifests.
+identifiers, timestamps, the canonical encoding and the Ed25519 signature over evidence manifests.
 """
 
 from wire.errors import WireError
@@ -26,6 +26,7 @@ from wire.signing import (
     sign_manifest,
     verify_manifest,
 )
+from wire.timefmt import format_ts, parse_ts
 from wire.topics import PROTOCOL_VERSION, ROOT, Topic, TopicKind, parse_topic
 
 __all__ = [
@@ -47,9 +48,11 @@ __all__ = [
     "canonical_json",
     "check_id",
     "fingerprint",
+    "format_ts",
     "load_public_key",
     "new_event_id",
     "parse_topic",
+    "parse_ts",
     "public_key_from_pem",
     "sign_manifest",
     "verify_manifest",

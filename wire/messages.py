@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from wire.ids import check_event_id, check_id, check_sha256
+from wire.timefmt import parse_ts
+
+
+def _check_timestamp(value: str) -> str:
+    parse_ts(value)  # WireError (a ValueError) for a date that does not exist, e.g. month 13
+    return value
+
 
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 # RFC 3339 UTC with milliseconds, e.g. "2026-11-26T03:52:15.123Z": a string, so the signed bytes
-# never depend on how a float prints.
-Timestamp = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")]
+# never depend on how a float prints. ASCII digits only ("\d" would take any Unicode digit).
+Timestamp = Annotated[
+    str,
+    StringConstraints(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z$"),
+    AfterValidator(_check_timestamp),
+]
 EventKind = Literal["confirmed", "update", "cleared"]
 FileRole = Literal["clip", "snapshot", "snapshot_boxes", "after_snapshot"]
 
@@ -140,9 +161,35 @@ class Manifest(_Strict):
 
 
 class EventMessage(_Strict):
-    """Body of gw/v1/{device}/{site}/{camera}/event."""
+    """Body of gw/v1/{device}/{site}/{camera}/event.
+
+    `dropped` (optional, added within v1) lists the sha256s of manifest files the edge no longer
+    holds and will never send (after the manifest was signed, its spool quota dropped them, they
+    became unreadable, or the central refused them). It is outside the signature, so it is an
+    unsigned claim: the central files the event with those files recorded as missing, and only for
+    files the manifest lists and its own store does not hold. Omitted from the JSON when empty, so
+    a message without drops is byte-for-byte what it was before the field existed.
+    """
 
     protocol: Literal[1] = 1
     manifest: Manifest
     signature: str = Field(min_length=80, max_length=100)  # base64 of the 64-byte Ed25519 signature
     key_id: str  # fingerprint of the signing key, see signing.fingerprint
+    dropped: list[Sha256Hex] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _dropped_are_manifest_files(self) -> EventMessage:
+        listed = {f.sha256 for f in self.manifest.files}
+        unknown = [sha for sha in self.dropped if sha not in listed]
+        if unknown:
+            raise ValueError(f"dropped lists files the manifest does not: {', '.join(unknown)}")
+        if len(set(self.dropped)) != len(self.dropped):
+            raise ValueError("dropped lists the same sha256 twice")
+        return self
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_dropped(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.dropped:
+            data.pop("dropped", None)
+        return data

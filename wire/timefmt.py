@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 from wire.errors import WireError
 
-_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{3})Z$")
+# fullmatch, ASCII digits only: "$" would accept a trailing newline, "\d" any Unicode digit.
+_TS = re.compile(r"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2})\.([0-9]{3})Z")
 
 
 def format_ts(epoch: float) -> str:
@@ -21,7 +22,7 @@ def format_ts(epoch: float) -> str:
 
 def parse_ts(text: str) -> float:
     """Seconds since the epoch for a protocol timestamp; WireError if `text` is not one."""
-    match = _TS.match(text) if isinstance(text, str) else None
+    match = _TS.fullmatch(text) if isinstance(text, str) else None
     if match is None:
         raise WireError(f"timestamp {text!r} is not RFC 3339 UTC with milliseconds: YYYY-MM-DDTHH:MM:SS.mmmZ")
     try:
