@@ -157,13 +157,34 @@ class EdgeDaemon:
         now = time.time()
         return {cid: {**s.stats.as_dict(now), **self.pipelines[cid].events} for cid, s in self.streams.items()}
 
+    def dead_threads(self) -> list[str]:
+        """The daemon's threads that are not alive (none once started and healthy)."""
+        alive = {"detector": self.worker.alive(), "evidence": self._ticker.is_alive()}
+        alive.update({f"camera {cid}": s.alive() for cid, s in self.streams.items()})
+        uplink_alive = getattr(self.uplink, "alive", None)  # Uplink.alive(), where the uplink has it
+        if callable(uplink_alive):
+            alive["uplink"] = bool(uplink_alive())
+        return [name for name, ok in alive.items() if not ok]
+
     def healthy(self) -> bool:
         """All threads alive: what the systemd watchdog is petted on."""
-        return (self.worker.alive() and self._ticker.is_alive()
-                and all(s.alive() for s in self.streams.values()))
+        return not self.dead_threads()
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS= (`systemctl status`): cameras, broker, spool, detector."""
+        connected = sum(s.stats.connected for s in self.streams.values())
+        spool = self.spool.stats()
+        mb = 1024 * 1024
+        return (f"cameras {connected}/{len(self.streams)} connected; "
+                f"broker {'connected' if self.uplink.connected else 'disconnected'}; "
+                f"spool {spool.pending_bundles} pending ({spool.used_bytes / mb:.0f}/{spool.quota_bytes // mb} MB"
+                f"{f', {spool.dropped} dropped' if spool.dropped else ''}); "
+                f"{self.worker.analyses} analyses, {self.worker.late} late, {self.worker.failures} failed")
 
     def stop(self, drain_timeout: float = 10.0) -> None:
         """Stop reading, spool what is complete, give the uplink `drain_timeout` to deliver."""
+        for stream in self.streams.values():
+            stream.stop(timeout=0)  # ask them all first: they wind down together, not one by one
         for stream in self.streams.values():
             stream.stop()
         self.worker.stop()
