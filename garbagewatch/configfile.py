@@ -48,6 +48,7 @@ def describe(path: Path, exc: ValidationError, lines: dict[tuple[str, ...], int]
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc) or "(top level)"
         msg = "unknown key (check its spelling and indentation)" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = msg.removeprefix("Value error, ")
         out.append(f"{path}:{_line_of(lines, loc)}: {key}: {msg}")
     return "\n".join(out)
 
