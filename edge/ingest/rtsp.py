@@ -8,7 +8,8 @@ buffer, which the evidence clip is remuxed from.
 
 Faults: open and read timeouts (PyAV's interrupt callback), a stall watchdog (no packet for
 read_timeout), corrupt packets (counted, skipped), and reconnects with exponential backoff
-and full jitter, capped at `reconnect_max` seconds.
+and full jitter, capped at `reconnect_max` seconds. Each fault is counted in CameraStats; the
+log gets one line per kind of fault, not one per retry, and never the camera's password.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ import av
 import av.error
 import numpy as np
 import numpy.typing as npt
+from av.video.codeccontext import VideoCodecContext
+from av.video.frame import VideoFrame
 
 from edge.evidence import PacketRingBuffer, StreamTemplate
 
 log = logging.getLogger(__name__)
+
+# A camera that stays unreachable is retried every few seconds for as long as it is down: its
+# first failure (and any new kind of failure) is a warning, repeats of the same one are counted
+# and reminded of at most this often, so one broken camera cannot flood the log. Corrupt packets
+# likewise: all counted, a warning at most this often.
+FAILURE_REMINDER_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,19 @@ def backoff_delay(attempt: int, cap: float, base: float = 0.25, rng: random.Rand
     return (rng or random).uniform(0.0, min(cap, base * (2 ** min(attempt, 20))))
 
 
+def analysis_due(elapsed: float, interval: float, next_chance: float = 0.0) -> bool:
+    """Whether a decodable frame `elapsed` s after the last analysis is the one to analyse.
+
+    `next_chance` is how long until the next frame that could be analysed instead: the keyframe
+    interval when only keyframes are decoded, 0 when every frame is. A frame is taken when it is
+    nearer the due time than the next chance would be, i.e. at most half of `next_chance` early.
+    Without that slack, a camera whose keyframe interval equals the analysis interval has half
+    its keyframes arrive a few ms "early" (network jitter) and be skipped for the next one, 2 s
+    later: the bench measured 60% of the analyses asked for (bench/edge_capacity.py).
+    """
+    return elapsed >= interval - next_chance / 2
+
+
 class CameraStream:
     """Reads one camera in its own thread until stop()."""
 
@@ -99,6 +121,13 @@ class CameraStream:
         self._thread = threading.Thread(target=self._run, name=f"camera-{camera}", daemon=True)
         self._last_analysis = -1e18
         self._last_key_wall: float | None = None
+        self._failures_in_row = 0
+        self._failure_reasons: set[str] = set()  # logged in the current streak of failed opens
+        self._last_failure_logged = -1e18
+        self._last_corrupt_logged = -1e18
+        self._codec_name = ""
+        self._extradata = b""
+        self._decoder: VideoCodecContext | None = None  # every-frame decoding (long GOPs) only
 
     def start(self) -> CameraStream:
         self._thread.start()
@@ -118,7 +147,8 @@ class CameraStream:
                 if self._session():
                     attempt = 0
             except Exception as exc:  # one camera's failure never takes the daemon down
-                log.error("camera %s: %s: %s (url %s)", self.camera, type(exc).__name__, exc, _redact(self.url))
+                log.error("camera %s: %s: %s (url %s)", self.camera, type(exc).__name__, self._why(exc),
+                          _redact(self.url))
             self.stats.connected = False
             if self._stop.is_set():
                 break
@@ -135,22 +165,35 @@ class CameraStream:
                 options={"rtsp_transport": "tcp", "stimeout": str(int(self.read_timeout * 1e6))},
                 timeout=(self.open_timeout, self.read_timeout),
             )
+        except av.error.ExitError:
+            # PyAV's timeout interrupted the open; FFmpeg's own text ("Immediate exit requested")
+            # would not tell an installer what happened.
+            self._open_failed(f"no answer within {self.open_timeout:g} s")
+            return False
         except (av.error.FFmpegError, OSError) as exc:
-            self.stats.open_failures += 1
-            log.warning("camera %s: cannot open %s: %s", self.camera, _redact(self.url), exc)
+            self._open_failed(self._why(exc))
             return False
         delivered = False
         try:
             if not container.streams.video:
-                log.error("camera %s: %s has no video stream", self.camera, _redact(self.url))
+                self._open_failed("the stream has no video")  # counted, and not logged on every retry
                 return False
             stream = container.streams.video[0]
             self.stats.codec = stream.codec_context.name
+            self._codec_name, self._extradata = self.stats.codec, bytes(stream.codec_context.extradata or b"")
+            self._decoder = None  # this connection's decoding starts at its first keyframe
             self.ring.clear()  # packets of the previous connection belong to another stream
             self.on_template(StreamTemplate.from_stream(stream))
             self.stats.connected = True
             self.stats.connects += 1
-            log.info("camera %s: connected (%s %dx%d)", self.camera, self.stats.codec, stream.width, stream.height)
+            # The gap to this connection's first keyframe is the outage, not the GOP: counted into
+            # the keyframe interval it would switch keyframe-only decoding off for a long while.
+            self._last_key_wall = None
+            after = f" after {self._failures_in_row} failed attempt(s)" if self._failures_in_row else ""
+            self._failures_in_row = 0
+            self._failure_reasons.clear()
+            log.info("camera %s: connected (%s %dx%d)%s", self.camera, self.stats.codec, stream.width,
+                     stream.height, after)
             for packet in container.demux(stream):
                 if self._stop.is_set():
                     break
@@ -165,10 +208,34 @@ class CameraStream:
             log.warning("camera %s: no data for %.1f s (stall); reconnecting", self.camera, self.read_timeout)
         except (av.error.FFmpegError, OSError) as exc:
             self.stats.stalls += 1
-            log.warning("camera %s: read failed: %s; reconnecting", self.camera, exc)
+            log.warning("camera %s: read failed: %s; reconnecting", self.camera, self._why(exc))
         finally:
+            self.stats.connected = False  # with the stall or failure counted, not after the close
             container.close()
         return delivered
+
+    def _why(self, exc: BaseException) -> str:
+        """An error's text for the log, without the camera's password.
+
+        FFmpeg's errors end with the URL they were opened with, credentials included: only
+        the reason (strerror) is kept, and any remaining copy of the URL is redacted.
+        """
+        text = getattr(exc, "strerror", None) or str(exc)
+        return str(text).replace(self.url, _redact(self.url))
+
+    def _open_failed(self, why: str) -> None:
+        """Count a failed open; log it when this streak of failures has not logged that reason yet."""
+        self.stats.open_failures += 1
+        self._failures_in_row += 1
+        now = time.monotonic()
+        new = why not in self._failure_reasons and len(self._failure_reasons) < 8  # bounded
+        if new or now - self._last_failure_logged >= FAILURE_REMINDER_SECONDS:
+            streak = f" ({self._failures_in_row} attempts in a row)" if self._failures_in_row > 1 else ""
+            log.warning("camera %s: cannot open %s: %s%s", self.camera, _redact(self.url), why, streak)
+            self._failure_reasons.add(why)
+            self._last_failure_logged = now
+        else:
+            log.debug("camera %s: cannot open %s: %s (again)", self.camera, _redact(self.url), why)
 
     def _on_packet(self, packet: av.Packet) -> None:  # type: ignore[type-arg]
         wall, mono = time.time(), time.monotonic()
@@ -185,17 +252,25 @@ class CameraStream:
                 ki = self.stats.keyframe_interval
                 self.stats.keyframe_interval = gap if ki == 0 else 0.7 * ki + 0.3 * gap
             self._last_key_wall = wall
-        due = mono - self._last_analysis >= self.interval
         keyframes_only = 0 < self.stats.keyframe_interval <= self.interval * 1.05
+        due = analysis_due(mono - self._last_analysis, self.interval,
+                           self.stats.keyframe_interval if keyframes_only else 0.0)
         if keyframes_only and not packet.is_keyframe:
             return  # never decoded: the next analysis uses the next keyframe
         if keyframes_only and not due:
             return
         try:
-            frames = packet.decode()
+            frames = self._decode(packet, keyframes_only)
         except av.error.FFmpegError as exc:
             self.stats.corrupt_packets += 1
-            log.warning("camera %s: corrupt packet skipped: %s", self.camera, exc)
+            # A broken encoder can send many a second: a warning now and then, every one counted.
+            now = time.monotonic()
+            if now - self._last_corrupt_logged >= FAILURE_REMINDER_SECONDS:
+                self._last_corrupt_logged = now
+                log.warning("camera %s: corrupt packet skipped: %s (%d so far)", self.camera,
+                            self._why(exc), self.stats.corrupt_packets)
+            else:
+                log.debug("camera %s: corrupt packet skipped: %s", self.camera, self._why(exc))
             return
         for frame in frames:
             self.stats.frames_decoded += 1
@@ -207,6 +282,32 @@ class CameraStream:
             due = False
             self.stats.analyses_offered += 1
             self.on_frame(AnalysisFrame(self.camera, image, wall, mono))
+
+    def _decode(self, packet: av.Packet, keyframes_only: bool) -> list[VideoFrame]:  # type: ignore[type-arg]
+        """The frames of `packet`.
+
+        A keyframe analysed on its own is decoded by a decoder made for it and dropped after it:
+        a long-lived decoder keeps a pool of full-size frames (about 17 MB a camera at 1080p,
+        bench/edge_memory.py) that one frame every few seconds has no use for, and opening one
+        costs next to nothing beside decoding a keyframe. Every-frame decoding (keyframes rarer
+        than analyses) keeps one decoder, started at a keyframe.
+        """
+        if keyframes_only:
+            self._decoder = None
+            decoder = self._new_decoder()
+            return [*decoder.decode(packet), *decoder.decode(None)]
+        if self._decoder is None:
+            if not packet.is_keyframe:
+                return []  # nothing before a keyframe can be decoded
+            self._decoder = self._new_decoder()
+        return self._decoder.decode(packet)
+
+    def _new_decoder(self) -> VideoCodecContext:
+        decoder = av.CodecContext.create(self._codec_name, "r")
+        if not isinstance(decoder, VideoCodecContext):
+            raise ValueError(f"codec {self._codec_name} is not a video codec")
+        decoder.extradata = self._extradata or None
+        return decoder
 
 
 def _redact(url: str) -> str:

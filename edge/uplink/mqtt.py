@@ -77,6 +77,7 @@ class Uplink:
         version: str = "",
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        fault_hook: Callable[[str, int], None] | None = None,
     ) -> None:
         if not 1024 <= segment_bytes <= wire.messages.MAX_SEGMENT_BYTES:
             raise ValueError(f"segment_bytes must be 1024..{wire.messages.MAX_SEGMENT_BYTES}")
@@ -92,6 +93,10 @@ class Uplink:
         self._host, self._port, self._keepalive = host, port, keepalive
         self._session_expiry = session_expiry
         self._clock, self._wall_clock = clock, wall_clock
+        # Tests only: called as fault_hook(file sha256, segment index) in the worker thread right
+        # after each segment is handed to paho, so a test can pause a transfer at a chosen point
+        # (and kill the broker, the central or this process) instead of racing it.
+        self.fault_hook = fault_hook
         self.tracker = DeliveryTracker(
             ack_timeout=ack_timeout,
             max_resend_interval=max_resend_interval,
@@ -329,6 +334,8 @@ class Uplink:
                         raise OSError(f"file ends at {offset} of {ref.size} bytes")
                     self._publish(topic(topics.TopicKind.FILE_SEGMENT, offset), segment)
                     self.counters["segments_sent"] += 1
+                    if self.fault_hook is not None:
+                        self.fault_hook(ref.sha256, offset // self.segment_bytes)
         except OSError as exc:
             # Dropped by the quota mid-transfer, or damaged: the event goes without it (and is not
             # resent for it over and over: the spool records the file as lost).
