@@ -15,7 +15,7 @@ FileState = Literal["pending", "acked", "rejected", "dropped"]
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bundles (
     event_id  TEXT NOT NULL,
-    kind      TEXT NOT NULL,
+    kind      TEXT NOT NULL,  -- the slot: confirmed, cleared, or update@<at> (an event has many updates)
     device_id TEXT NOT NULL,
     site      TEXT NOT NULL,
     camera    TEXT NOT NULL,
@@ -63,7 +63,7 @@ class SpoolFile:
 @dataclass(frozen=True)
 class PendingBundle:
     event_id: str
-    kind: str
+    slot: str  # the spool's key within the event: the kind, or 'update@<at>' (an event has many updates)
     created: float
     attempts: int
     message: wire.EventMessage
@@ -71,8 +71,12 @@ class PendingBundle:
     files: tuple[SpoolFile, ...]
 
     @property
+    def kind(self) -> str:
+        return self.message.manifest.kind
+
+    @property
     def key(self) -> tuple[str, str]:
-        return (self.event_id, self.kind)
+        return (self.event_id, self.slot)
 
     @property
     def unsent_files(self) -> tuple[SpoolFile, ...]:

@@ -102,6 +102,9 @@ class Spool:
         Raises ValueError when a file's content does not match its FileRef or the manifest.
         """
         manifest = message.manifest
+        # The spool's key for this message: an event has one 'confirmed' and one 'cleared', but
+        # may have several 'update's, each its own message (told apart by their time).
+        slot = manifest.kind if manifest.kind != "update" else f"update@{manifest.at}"
         listed = {f.sha256: f for f in manifest.files}
         given: dict[str, tuple[wire.FileRef, bytes | Path]] = {}
         for ref, content in files:
@@ -111,8 +114,8 @@ class Spool:
                 )
             given[ref.sha256] = (ref, content)
         with self._lock:
-            if self._bundle_state(manifest.event_id, manifest.kind) is not None:
-                log.info("spool: event %s/%s is already spooled", manifest.event_id, manifest.kind)
+            if self._bundle_state(manifest.event_id, slot) is not None:
+                log.info("spool: event %s/%s is already spooled", manifest.event_id, slot)
                 return False
             known = {sha: self._file_state(sha) for sha in listed}
             to_write = [sha for sha, state in known.items() if state not in ("pending", "acked")]
@@ -129,7 +132,7 @@ class Spool:
             write_durably(self._blob(sha), content, sha256=sha, size=ref.size)
         now = self._clock()
         with self._tx() as db:
-            if self._bundle_state(manifest.event_id, manifest.kind) is not None:
+            if self._bundle_state(manifest.event_id, slot) is not None:
                 return False  # a concurrent put of the same bundle won
             for sha, ref in listed.items():
                 # Only a file written just now may become pending again: one skipped because it
@@ -146,14 +149,14 @@ class Spool:
                 )
                 db.execute(
                     "INSERT OR IGNORE INTO bundle_files VALUES (?, ?, ?)",
-                    (manifest.event_id, manifest.kind, sha),
+                    (manifest.event_id, slot, sha),
                 )
             db.execute(
                 "INSERT INTO bundles (event_id, kind, device_id, site, camera, message, created)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     manifest.event_id,
-                    manifest.kind,
+                    slot,
                     manifest.device_id,
                     manifest.site,
                     manifest.camera,

@@ -109,7 +109,8 @@ class DeliveryTracker:
         """The pending bundle an event ack is about, or None (a duplicate, or an event already done)."""
         same_event = [b for b in pending if b.event_id == ack.ref]
         if ack.kind is not None:
-            return next((b for b in same_event if b.kind == ack.kind), None)
+            # Several 'update' messages of one event may be spooled: the one in flight is meant.
+            same_event = [b for b in same_event if b.kind == ack.kind]
         # Without `kind` (an older central): the one message of this event in flight is the only
         # candidate, because messages of one event are sent one at a time; else the oldest.
         for bundle in same_event:
