@@ -170,6 +170,10 @@ class Uplink:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    def alive(self) -> bool:
+        """The delivery thread runs (what the systemd watchdog is petted on)."""
+        return self._thread.is_alive()
+
     # -- paho callbacks (network thread) ------------------------------------------------------
 
     def _availability(self, state: str) -> str:
