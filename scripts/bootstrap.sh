@@ -2,7 +2,8 @@
 # Prepare this machine for garbagewatch, from a clean clone on Debian 12:
 #   - the Debian packages it needs (only those missing; a prepared machine does no apt work):
 #     mosquitto (the demo's and the tests' broker: we start our own on a free port, never the
-#     system service), GStreamer with its RTSP server and Python bindings (the cameras), python3-venv;
+#     system service), GStreamer with its RTSP server and Python bindings (the cameras), python3-venv,
+#     chromium and fonts-noto-cjk (the console's browser tests);
 #   - .venv with the project installed editable with its edge, central and dev extras
 #     (skipped while pyproject.toml is unchanged since the last install).
 # Safe to run again and again. PYTHON=/path/to/python3.X picks the interpreter for a new .venv.
@@ -14,6 +15,9 @@ APT_PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   python3-gi gir1.2-gst-rtsp-server-1.0
   python3-venv  # Debian's python3 cannot create a virtualenv (no ensurepip) without it
+  # The console's browser tests: Playwright drives Debian's Chromium (it plays H.264 through its
+  # ffmpeg; Playwright's own browser download is never used), with CJK fonts for the Chinese pages.
+  chromium fonts-noto-cjk
 )
 VENV=.venv
 STAMP="$VENV/.garbagewatch-pyproject.sha256"
