@@ -6,13 +6,18 @@ bundle must have that fingerprint, every manifest must carry that key's signatur
 file must have the sha256 and size its signed manifest lists, and SHA256SUMS must match. The
 audit rows must each hash to what they claim and link to their predecessor; the checkpoint is
 checked against the central's key, and that key only counts as trusted when --central-key
-gives its fingerprint too. Every failure is printed as one line saying exactly what is wrong.
+gives its fingerprint too. The audit rows run without a gap from the order's first row to the
+head the checkpoint signs, each naming its predecessor's hash, so no row of the order can be
+edited, removed or added without a failure. Photos people uploaded carry no device signature:
+they are checked against their sha256 only, and said so. Every failure is printed as one line
+saying exactly what is wrong.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 import zipfile
@@ -96,23 +101,42 @@ def _check_sums(members: dict[str, bytes], verdict: Verdict) -> None:
     verdict.ok(f"{SUMS}: {len(listed)} files checked")
 
 
-def _check_events(members: dict[str, bytes], index: dict[str, Any], fingerprint: str, verdict: Verdict) -> None:
+def _signed_files(manifest: dict[str, Any], base: str, verdict: Verdict) -> list[tuple[str, str, str, int]]:
+    """(sha256, media_type, role, size) of each file the manifest lists; a malformed entry is a failure."""
+    out = []
+    for n, f in enumerate(manifest.get("files", [])):
+        try:
+            out.append((str(f["sha256"]), str(f["media_type"]), str(f["role"]), int(f["size"])))
+        except (KeyError, TypeError, ValueError):
+            verdict.fail(f"{base}/manifest.json: file entry {n} lacks sha256, media_type, role or size")
+    return out
+
+
+def _check_events(members: dict[str, bytes], index: dict[str, Any], fingerprint: str, verdict: Verdict) -> set[str]:
+    """Check the device key and every signed event; return the media paths the signed manifests cover."""
+    covered: set[str] = set()
+    events = index.get("events") or []
+    if not events:
+        verdict.fail("bundle.json lists no event: nothing in this bundle is signed by a device")
+        return covered
     pem = members.get("device/public_key.pem")
     if pem is None:
         verdict.fail("device/public_key.pem is missing")
-        return
+        return covered
     try:
         key = wire.public_key_from_pem(pem)
     except wire.WireError as exc:
         verdict.fail(f"device/public_key.pem: {exc}")
-        return
+        return covered
     if wire.fingerprint(key) != fingerprint:
-        verdict.fail(f"device key fingerprint is {wire.fingerprint(key)}, not the {fingerprint} you gave: "
-                     "this bundle was not signed by that device")
-        return
+        verdict.fail(
+            f"device key fingerprint is {wire.fingerprint(key)}, not the {fingerprint} you gave: "
+            "this bundle was not signed by that device"
+        )
+        return covered
     verdict.ok(f"device key matches {fingerprint}")
-    for event in index.get("events", []):
-        mid = str(event.get("message_id", ""))
+    for event in events:
+        mid = str(event.get("message_id", "")) if isinstance(event, dict) else ""
         base = f"events/{mid}"
         raw, sig = members.get(f"{base}/manifest.json"), members.get(f"{base}/signature.b64")
         if raw is None or sig is None:
@@ -129,53 +153,136 @@ def _check_events(members: dict[str, bytes], index: dict[str, Any], fingerprint:
         if not wire.verify_manifest(key, manifest, sig.decode("ascii", "replace").strip()):
             verdict.fail(f"{base}: the device's signature does not verify: the manifest is not what the camera signed")
             continue
+        if hashlib.sha256(raw).hexdigest() != mid:
+            verdict.fail(f"{base}: the folder name is not the sha256 of the manifest it holds")
         verdict.ok(f"{base}: {manifest.get('kind')} at {manifest.get('at')} signed by the device")
-        for f in manifest.get("files", []):
-            path = media_path(f["sha256"], f["media_type"])
+        for sha, media_type, role, size in _signed_files(manifest, base, verdict):
+            path = media_path(sha, media_type)
+            covered.add(path)
             data = members.get(path)
             if data is None:
-                verdict.fail(f"{path}: the signed manifest lists this {f['role']} but the bundle lacks it")
-            elif hashlib.sha256(data).hexdigest() != f["sha256"] or len(data) != f["size"]:
-                verdict.fail(f"{path}: content differs from the signed manifest's sha256/size (the {f['role']} "
-                             "was changed)")
+                verdict.fail(f"{path}: the signed manifest lists this {role} but the bundle lacks it")
+            elif hashlib.sha256(data).hexdigest() != sha or len(data) != size:
+                verdict.fail(f"{path}: content differs from the signed manifest's sha256/size (the {role} was changed)")
             else:
-                verdict.ok(f"{path}: {f['role']} matches the signed manifest")
+                verdict.ok(f"{path}: {role} matches the signed manifest")
+    return covered
 
 
-def _check_audit(members: dict[str, bytes], central_key: str | None, verdict: Verdict) -> None:
+def _check_uploads(members: dict[str, bytes], index: dict[str, Any], covered: set[str], verdict: Verdict) -> None:
+    """Photos people uploaded (no device signature): each must hash to its name; nothing else may ride along."""
+    uploads = {}
+    for u in index.get("uploads") or []:
+        if isinstance(u, dict) and isinstance(u.get("sha256"), str):
+            uploads[media_path(u["sha256"], str(u.get("media_type", "")))] = u
+    for name in sorted(n for n in members if n.startswith("media/") and n not in covered):
+        upload = uploads.get(name)
+        if upload is None:
+            verdict.fail(f"{name}: neither a signed manifest nor bundle.json's uploads list it")
+        elif hashlib.sha256(members[name]).hexdigest() != upload["sha256"]:
+            verdict.fail(f"{name}: content differs from its sha256 (the uploaded {upload.get('role')} was changed)")
+        else:
+            verdict.ok(
+                f"{name}: {upload.get('role')} uploaded by {upload.get('uploaded_by')} matches its sha256 "
+                "(a person's upload: no device signature)"
+            )
+
+
+def _audit_rows(members: dict[str, bytes], verdict: Verdict) -> list[dict[str, Any]] | None:
     rows_raw = members.get("audit/rows.jsonl")
     if rows_raw is None:
         verdict.fail("audit/rows.jsonl is missing")
-        return
+        return None
+    rows: list[dict[str, Any]] = []
+    bad = 0
     for n, line in enumerate(rows_raw.decode("utf-8", "replace").splitlines(), 1):
         try:
             row = json.loads(line)
-        except ValueError:
-            verdict.fail(f"audit/rows.jsonl line {n}: not JSON")
+            if not isinstance(row, dict):
+                raise ValueError("not an object")
+            body = {k: v for k, v in row.items() if k != "sha256"}
+            recomputed = hashlib.sha256(wire.canonical_json(body)).hexdigest()
+        except (ValueError, wire.WireError):
+            verdict.fail(f"audit/rows.jsonl line {n}: not a JSON object")
+            bad += 1
             continue
-        claimed = row.pop("sha256", None)
-        if claimed != hashlib.sha256(wire.canonical_json(row)).hexdigest():
+        if row.get("sha256") != recomputed:
             verdict.fail(f"audit/rows.jsonl line {n} (seq {row.get('seq')}): its hash does not match its content")
-    verdict.ok("audit rows: each hashes to its recorded sha256")
+            bad += 1
+        rows.append(row)
+    if rows and not bad:
+        verdict.ok(f"audit rows: {len(rows)} rows each hash to their recorded sha256")
+    for before, row in itertools.pairwise(rows):
+        if not isinstance(row.get("seq"), int) or not isinstance(before.get("seq"), int):
+            verdict.fail(f"audit/rows.jsonl: a row without an integer seq after seq {before.get('seq')}")
+        elif row["seq"] != before["seq"] + 1:
+            verdict.fail(
+                f"audit/rows.jsonl: seq {before['seq']} is followed by seq {row['seq']}: rows between them were removed"
+            )
+        elif row.get("prev_sha256") != before.get("sha256"):
+            verdict.fail(
+                f"audit/rows.jsonl: seq {row['seq']} does not link to seq {before['seq']} "
+                "(its prev_sha256 differs): a row was replaced"
+            )
+    return rows
+
+
+def _checkpoint(members: dict[str, bytes], central_key: str | None, verdict: Verdict) -> dict[str, Any] | None:
+    """The signed checkpoint body (the central's own format: {"checkpoint": {...}, "signature": ...})."""
     cp_raw, pem = members.get("audit/checkpoint.json"), members.get("audit/central_public_key.pem")
     if cp_raw is None or pem is None:
         verdict.fail("audit checkpoint or the central's public key is missing")
-        return
+        return None
     try:
-        checkpoint = json.loads(cp_raw)
+        doc = json.loads(cp_raw)
+        body, signature = doc["checkpoint"], doc["signature"]
+        if set(body) != {"seq", "count", "head_sha256", "at", "key_id"} or not isinstance(signature, str):
+            raise ValueError("fields are not checkpoint {seq, count, head_sha256, at, key_id} and signature")
         key = wire.public_key_from_pem(pem)
-        body = {k: v for k, v in checkpoint.items() if k != "signature"}
-        good = wire.verify_manifest(key, body, str(checkpoint.get("signature", "")))
-    except (ValueError, wire.WireError) as exc:
+        good = wire.verify_manifest(key, body, signature)
+    except (ValueError, KeyError, TypeError, wire.WireError) as exc:
         verdict.fail(f"audit/checkpoint.json: unreadable: {exc}")
-        return
+        return None
     if not good:
         verdict.fail("audit/checkpoint.json: the central's signature does not verify")
-    elif central_key and wire.fingerprint(key) != central_key:
+        return None
+    if body["key_id"] != wire.fingerprint(key):
+        verdict.fail(
+            f"audit/checkpoint.json: names key {body['key_id']} but the bundle's central key is {wire.fingerprint(key)}"
+        )
+        return None
+    if central_key and wire.fingerprint(key) != central_key:
         verdict.fail(f"audit checkpoint signed by {wire.fingerprint(key)}, not the central key {central_key}")
+        return None
+    trust = "matches --central-key" if central_key else "key taken from the bundle (give --central-key to pin it)"
+    verdict.ok(f"audit checkpoint #{body['seq']} of {body['at']} signed by the central ({trust})")
+    return dict(body)
+
+
+def _check_audit(members: dict[str, bytes], index: dict[str, Any], central_key: str | None, verdict: Verdict) -> None:
+    rows = _audit_rows(members, verdict)
+    checkpoint = _checkpoint(members, central_key, verdict)
+    if not rows or checkpoint is None:
+        if rows == []:
+            verdict.fail("audit/rows.jsonl holds no row")
+        return
+    last = rows[-1]
+    if last.get("seq") != checkpoint["count"]:
+        verdict.fail(
+            f"audit rows end at seq {last.get('seq')} but the checkpoint signs the chain up to seq "
+            f"{checkpoint['count']}: rows are missing or were added"
+        )
+    elif last.get("sha256") != checkpoint["head_sha256"]:
+        verdict.fail(f"audit row seq {last.get('seq')} is not the head the checkpoint signed: the rows were rewritten")
     else:
-        trust = "matches --central-key" if central_key else "key taken from the bundle (give --central-key to pin it)"
-        verdict.ok(f"audit checkpoint seq {checkpoint.get('seq')} signed by the central ({trust})")
+        verdict.ok(f"audit rows {rows[0].get('seq')}..{last.get('seq')} link up to the signed head")
+    wanted = (index.get("audit") or {}).get("order_rows") or []
+    have = {r.get("seq") for r in rows}
+    lacking = [s for s in wanted if s not in have]
+    if lacking:
+        verdict.fail(f"bundle.json names the order's audit rows {lacking[:10]} but audit/rows.jsonl lacks them")
+    elif wanted:
+        verdict.ok(f"the order's {len(wanted)} audit rows are in the signed chain")
 
 
 def verify_bundle(path: Path, device_key: str, central_key: str | None = None) -> Verdict:
@@ -186,20 +293,24 @@ def verify_bundle(path: Path, device_key: str, central_key: str | None = None) -
     _check_sums(members, verdict)
     try:
         index = json.loads(members.get("bundle.json", b"{}"))
+        if not isinstance(index, dict):
+            raise ValueError("not an object")
     except ValueError:
-        verdict.fail("bundle.json: not JSON")
+        verdict.fail("bundle.json: not a JSON object")
         return verdict
     if index.get("format") != FORMAT:
         verdict.fail(f"bundle.json: format {index.get('format')!r} is not {FORMAT}")
         return verdict
-    _check_events(members, index, device_key, verdict)
-    _check_audit(members, central_key, verdict)
+    covered = _check_events(members, index, device_key, verdict)
+    _check_uploads(members, index, covered, verdict)
+    _check_audit(members, index, central_key, verdict)
     return verdict
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="garbagewatch verify", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="garbagewatch verify", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("bundle", type=Path)
     p.add_argument("--device-key", required=True, help="the device key fingerprint, e.g. ed25519:56475aa7...")
     p.add_argument("--central-key", help="the central's checkpoint key fingerprint, to pin it too")
