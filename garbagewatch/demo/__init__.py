@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             _say("camera: generated street footage (clean 6 s, garbage dumped for 30 s, then cleaned up)")
         server = RtspServer(run_dir / "rtsp", streams={"cam-1": video}).start()
         url = server.url("cam-1")
-    chain = Chain(run_dir, url)
+    chain = Chain(run_dir, url, console=True)
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         chain.start()
         _say(f"broker: mosquitto on 127.0.0.1:{chain.broker.port}; central and edge running "
              f"(confirm after {chain.timing.confirm_seconds:.0f} s, clear after {chain.timing.clear_seconds:.0f} s)")
+        if chain.console is not None and chain.console_login:
+            user, password = chain.console_login
+            _say(f"console: {chain.console.url}  (sign in as {user} / {password})")
         _say("watching... (Ctrl-C to stop)")
         _watch(chain, stop, started, args.duration, generated=not (args.url or args.video))
     finally:
@@ -135,15 +138,17 @@ def _watch(chain: object, stop: threading.Event, started: float, duration: float
             oid, status = order["id"], order["status"]
             if seen.get(oid) == status:
                 continue
+            previous = seen.get(oid)
             seen[oid] = status
             elapsed = time.monotonic() - started
-            if status == "open":
-                _say(f"WORK ORDER {oid} filed after {elapsed:.0f} s: camera {order['camera']} zone "
-                     f"{order['zone']}, due {order['due_at']}")
+            if previous is None:
+                _say(f"WORK ORDER {oid} filed after {elapsed:.0f} s ({status}): camera {order['camera']} "
+                     f"zone {order['zone']}, due {order['due_at']}")
                 for f in chain.evidence_of(oid):
                     _say(f"  evidence {f['role']:<15} {f['file']} (sha256 {f['sha256'][:12]}..., verified)")
             else:
-                _say(f"work order {oid} is now {status} (the camera saw the spot clean)")
+                why = " (the camera saw the spot clean)" if status in ("verified", "closed") else ""
+                _say(f"work order {oid}: {previous} -> {status}{why}")
         while notified < len(chain.sink.received):
             note = chain.sink.received[notified]
             notified += 1

@@ -6,15 +6,20 @@ Used by `garbagewatch demo` and by the end-to-end tests, so both exercise the sa
 from __future__ import annotations
 
 import json
+import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import wire
+from central.audit.chain import AuditTrail
+from central.auth.users import add_user
 from central.config import BrokerConfig as CentralBroker
 from central.config import CentralConfig, DeviceConfig, NotifyConfig
+from central.console.stack import ConsoleStack
 from central.service import CentralService
 from central.store.database import open_database
 from edge.config import (
@@ -28,6 +33,7 @@ from edge.config import (
 )
 from edge.daemon import EdgeDaemon
 from garbagewatch.devtools.mosquitto import Mosquitto
+from garbagewatch.devtools.ports import free_port
 
 
 @dataclass
@@ -85,7 +91,7 @@ class Chain:
 
     def __init__(self, data_dir: Path, camera_url: str, *, timing: Timing = Timing(),
                  device_id: str = "demo-box", site: str = "demo-site", camera_id: str = "cam-1",
-                 broker: Mosquitto | None = None) -> None:
+                 broker: Mosquitto | None = None, console: bool = False) -> None:
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         self.broker = broker or Mosquitto(data_dir / "broker")
@@ -100,6 +106,9 @@ class Chain:
         self.timing = timing
         self.central: CentralService | None = None
         self.edge: EdgeDaemon | None = None
+        self.console_wanted = console
+        self.console: ConsoleStack | None = None
+        self.console_login: tuple[str, str] | None = None
 
     def central_config(self) -> CentralConfig:
         return CentralConfig(
@@ -127,8 +136,21 @@ class Chain:
     def start(self) -> Chain:
         self.broker.start()
         self.sink.start()
-        self.central = CentralService(self.central_config()).start()
+        config = self.central_config()
+        if self.console_wanted:
+            # The console with the API behind it; built first, it creates the audit tables.
+            self.console = ConsoleStack(config, host="127.0.0.1", port=free_port())
+        self.central = CentralService(config, audit_for=AuditTrail).start()
         self.central.wait_ready(10.0)
+        if self.console is not None:
+            self.console.start()
+            self.console_login = ("demo", secrets.token_urlsafe(9))
+            db = open_database(config.db_path)
+            try:
+                add_user(db, self.console_login[0], "admin", self.console_login[1], actor="demo",
+                         audit=AuditTrail(db), now=time.time())
+            finally:
+                db.conn.close()
         self.edge = EdgeDaemon(self.edge_config()).start()
         return self
 
@@ -157,6 +179,8 @@ class Chain:
     def stop(self) -> None:
         if self.edge:
             self.edge.stop(drain_timeout=5.0)
+        if self.console:
+            self.console.stop()
         if self.central:
             self.central.stop()
         self.sink.stop()
