@@ -1,12 +1,16 @@
-"""The central service: ingest (MQTT consumer) and the notifier, around one data directory."""
+"""The central service: ingest (MQTT consumer), the escalation sweep and the notifier, around one data directory."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlite_utils import Database
 
+from central.caseflow.flow import CaseFlow
+from central.caseflow.hooks import AuditHook, no_audit
+from central.caseflow.sweeper import Sweeper
 from central.config import CentralConfig
 from central.counters import Counters
 from central.ingest.consumer import MqttConsumer
@@ -25,19 +29,30 @@ log = logging.getLogger("central")
 class CentralService:
     """`start()` returns at once; the consumer connects (and reconnects) in the background.
 
-    `sender` replaces the Apprise sender (the demo may print instead); `clock` drives every timestamp.
+    `sender` replaces the Apprise sender (the demo may print instead); `clock` drives every
+    timestamp; `audit_for(db)` makes the audit hook for a thread's connection (ingest's, the
+    sweep's), so that audit records commit with the changes they describe.
     """
 
     def __init__(
-        self, config: CentralConfig, *, clock: Clock = system_clock, sender: Sender | None = None
+        self,
+        config: CentralConfig,
+        *,
+        clock: Clock = system_clock,
+        sender: Sender | None = None,
+        audit_for: Callable[[Database], AuditHook] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self._counters = Counters()
         self._sender = sender
+        self._audit_for = audit_for
         self._db: Database | None = None
         self._consumer: MqttConsumer | None = None
         self._notifier: NotificationWorker | None = None
+        self._sweeper: Sweeper | None = None
+        # The case flow's entry points (people's actions, extensions) for an API in this process.
+        self.case_flow = CaseFlow(config, clock=clock)
 
     @property
     def counters(self) -> dict[str, int]:
@@ -53,25 +68,44 @@ class CentralService:
         self._notifier = NotificationWorker(
             cfg.db_path,
             cfg.notify,
-            self._sender or AppriseSender(cfg.notify.urls),
+            self._sender or AppriseSender(cfg.notify.all_urls()),
             self._counters,
             self.clock,
+            evidence_dir=cfg.evidence_dir,
         )
         self._notifier.start()
+        self._sweeper = Sweeper(
+            cfg.db_path, self.case_flow, self._counters, on_notification=self._notifier.wake, audit_for=self._audit_for
+        )
+        self._sweeper.start()
+        for gap in self.case_flow.gaps():
+            log.warning("notifications: %s (only the notify.urls feeds will hear of it)", gap)
+        ingest_audit = self._audit_for(self._db) if self._audit_for is not None else no_audit
         handler = IngestHandler(
-            cfg, self._db, self._counters, self.clock, on_notification=self._notifier.wake
+            cfg,
+            self._db,
+            self._counters,
+            self.clock,
+            on_notification=self._notifier.wake,
+            case_flow=CaseFlow(cfg, audit=ingest_audit, clock=self.clock),
         )
         self._consumer = MqttConsumer(cfg.broker, handler, self._counters)
         self._consumer.start()
         log.info(
-            "central started: data in %s, broker %s:%d, %d device(s), %d notification URL(s)",
+            "central started: data in %s, broker %s:%d, %d device(s), %d site(s), %d notification URL(s)",
             cfg.data_dir,
             cfg.broker.host,
             cfg.broker.port,
             len(cfg.devices),
-            len(cfg.notify.urls),
+            len(cfg.sites),
+            len(cfg.notify.all_urls()),
         )
         return self
+
+    def sweep_now(self) -> None:
+        """Run the deadline and camera sweep now rather than at its next tick."""
+        if self._sweeper is not None:
+            self._sweeper.wake()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         """True once connected and subscribed."""
@@ -81,6 +115,9 @@ class CentralService:
         if self._consumer is not None:
             self._consumer.stop()
             self._consumer = None
+        if self._sweeper is not None:
+            self._sweeper.stop()
+            self._sweeper = None
         if self._notifier is not None:
             self._notifier.stop()
             self._notifier = None

@@ -86,7 +86,7 @@ def test_a_bundle_files_one_work_order_stores_evidence_acks_and_notifies(
 
     orders = rows(config, "SELECT * FROM work_orders")
     assert [(o["id"], o["status"], o["site"], o["camera"], o["zone"]) for o in orders] == [
-        (order_id, "open", "site-a", "cam-1", "z7")
+        (order_id, "registered", "site-a", "cam-1", "z7")
     ]
     assert rows(config, "SELECT count(*) AS n FROM evidence_files")[0]["n"] == 2
     assert not list(config.incoming_dir.rglob("*.part"))
@@ -156,6 +156,55 @@ def test_an_event_before_its_files_gets_missing_then_ok(
 
     edge.send_bundle(bundle)
     assert edge.wait_ack(bundle.event_id, "ok")["work_order"]
+
+
+def test_a_bundle_whose_clip_the_edge_dropped_is_filed_with_the_clip_missing(
+    central: CentralService, edge: TestEdge, config: CentralConfig, key: wire.DeviceKey
+) -> None:
+    bundle = make_bundle(key, zone="z4")
+    clip, snapshot = bundle.files
+    edge.send_file(bundle, snapshot)
+    edge.send_event(bundle)  # without the claim the central waits for the clip
+    assert edge.wait_ack(bundle.event_id, "missing")["missing"] == [clip.sha256]
+    assert rows(config, "SELECT * FROM events") == []
+
+    # The edge's spool dropped the clip: the same signed message, now declaring it.
+    bundle.body["dropped"] = [clip.sha256]
+    edge.send_event(bundle)
+    ack = edge.wait_ack(bundle.event_id, "ok")
+    assert ack["work_order"] and ack["kind"] == "confirmed" and "1 file(s) the edge dropped" in ack["reason"]
+    orders = rows(config, "SELECT id, zone, status FROM work_orders")
+    assert orders == [{"id": ack["work_order"], "zone": "z4", "status": "registered"}]
+    filed = rows(config, "SELECT sha256, role, missing FROM event_files WHERE event_id = ?", bundle.event_id)
+    assert sorted((r["role"], r["sha256"], r["missing"]) for r in filed) == [
+        ("clip", clip.sha256, 1),
+        ("snapshot", snapshot.sha256, 0),
+    ]
+    assert rows(config, "SELECT sha256 FROM evidence_files") == [{"sha256": snapshot.sha256}]
+    assert central.counters["evidence_files_dropped"] == 1
+    assert central.counters["events_filed_with_dropped_files"] == 1
+
+    # Sent again (a lost ack): the same message id, nothing new filed.
+    edge.send_event(bundle)
+    edge.wait_ack(bundle.event_id, "ok", count=2)
+    assert len(rows(config, "SELECT * FROM events")) == 1
+
+    # The claim does not hide a file the central holds: it is filed as present.
+    held = make_bundle(key, zone="z5")
+    for f in held.files:
+        edge.send_file(held, f)
+    held.body["dropped"] = [held.files[0].sha256]
+    edge.send_event(held)
+    edge.wait_ack(held.event_id, "ok")
+    flags = rows(config, "SELECT missing FROM event_files WHERE event_id = ?", held.event_id)
+    assert flags == [{"missing": 0}, {"missing": 0}]
+
+    # A claim naming a file the manifest does not list breaks the contract.
+    stray = make_bundle(key, zone="z6")
+    stray.body["dropped"] = ["ef" * 32]
+    edge.send_event(stray)
+    assert "dropped" in edge.wait_ack(stray.event_id, "rejected")["reason"]
+    assert central.counters["quarantined.invalid_event"] == 1
 
 
 def test_bad_input_is_quarantined_counted_and_the_service_goes_on(

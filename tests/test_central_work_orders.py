@@ -71,7 +71,7 @@ def test_confirmed_opens_an_order_with_a_deadline(db: Database) -> None:
     filing = file(db, manifest(EV_A), T0)
     assert filing.opened and filing.work_order_id == f"WO-{utc_day(T0)}-000001"
     [order] = list_work_orders(db)
-    assert order["status"] == "open" and order["event_code"] == "0102"
+    assert order["status"] == "registered" and order["event_code"] == "0102"
     assert order["opened_at"] == utc_iso(T0) and order["due_at"] == utc_iso(T0 + 4 * 3600)
     assert (order["first_event_id"], order["last_event_id"], order["event_count"]) == (EV_A, EV_A, 1)
 

@@ -27,7 +27,9 @@ pytestmark = pytest.mark.e2e
 
 # A fixed camera: one garbage scene long enough to confirm (4 s in Timing()), then the same
 # kind of street with only tidy bins, long enough to clear (6 s) and to show nothing new is filed.
-GARBAGE_SECONDS, CLEAN_SECONDS = 16.0, 10.0
+# The camera loops its clip, so the clean part is long enough that every assertion about it ends
+# before the garbage scene comes round again (at GARBAGE_SECONDS + 2 * CLEAN_SECONDS of stream time).
+GARBAGE_SECONDS, CLEAN_SECONDS = 16.0, 15.0
 
 
 def pick_images(valid: Path, classes: set[int], count: int, min_area: float = 0.0) -> list[Path]:
@@ -69,6 +71,7 @@ def test_garbage_scene_files_one_verified_order_and_clean_scene_none(
     tmp_path: Path, street_clip: Path, mosquitto: Mosquitto, rtsp_server: Callable[..., Any]
 ) -> None:
     camera = rtsp_server({"cam-1": street_clip})
+    started = time.monotonic()
     chain = Chain(tmp_path / "run", camera.url("cam-1"), timing=Timing(), broker=mosquitto).start()
     try:
         orders = poll(chain.work_orders, 60, "a work order for the garbage scene")
@@ -76,8 +79,12 @@ def test_garbage_scene_files_one_verified_order_and_clean_scene_none(
         assert (order["site"], order["camera"], order["zone"]) == ("demo-site", "cam-1", "all")
         # The camera moves on to tidy bins: the order is verified clean and closed by the camera.
         poll(lambda: chain.work_orders()[0]["status"] == "closed", 60, "the order closed by the camera")
-        # Tidy bins for the rest of the clip: still that one order, no other.
-        time.sleep(CLEAN_SECONDS)
+        # Tidy bins for the rest of the clip: still that one order, no other. Watch until shortly
+        # before the loop would bring the garbage back (stream time ~ time since the edge connected).
+        watch_until = started + GARBAGE_SECONDS + 2 * CLEAN_SECONDS - 4
+        while time.monotonic() < watch_until:
+            assert len(chain.work_orders()) == 1, chain.work_orders()
+            time.sleep(0.5)
         assert [o["id"] for o in chain.work_orders()] == [order["id"]], chain.work_orders()
 
         # Evidence: every file's sha256 matches the device-signed manifest.

@@ -16,18 +16,19 @@ from typing import Any, Literal
 from pydantic import ValidationError
 from sqlite_utils import Database
 
-from central.config import CentralConfig, DeviceConfig
+from central.caseflow.flow import CaseFlow
+from central.config import CentralConfig
 from central.counters import Counters
+from central.devices.registry import DeviceRegistry, DeviceTrust
 from central.evidence_store import ContentStore
 from central.ingest.assembler import FileAssembler, FileResult
 from central.ingest.refusal import Refusal
 from central.ingest.verify import VerifiedEvent, parse_json_object, verify_event
-from central.notify.messages import order_closed_message, order_opened_message
 from central.store.devices import record_stats, record_status
 from central.store.evidence import evidence_file
-from central.store.outbox import channel_id, enqueue_notification
 from central.store.quarantine import record_quarantine
-from central.store.work_orders import file_event, filed_message, message_id
+from central.store.transactions import immediate
+from central.store.work_orders import filed_message, message_id
 from central.timefmt import Clock
 from wire.errors import WireError
 from wire.messages import Ack, Availability, Stats
@@ -52,6 +53,7 @@ class IngestHandler:
         counters: Counters,
         clock: Clock,
         on_notification: Callable[[], None] | None = None,
+        case_flow: CaseFlow | None = None,
     ) -> None:
         self.config = config
         self.db = db
@@ -67,12 +69,36 @@ class IngestHandler:
             max_file_bytes=config.limits.max_file_bytes,
             clock=clock,
         )
-        self.channels = [channel_id(u) for u in config.notify.urls]
+        # The filing rules, deadlines and who hears of it (central.caseflow).
+        self.case_flow = case_flow or CaseFlow(config, clock=clock)
+        # Enrolled keys, read for every message: the CLI may enrol or revoke while we run.
+        self.devices = DeviceRegistry(db, clock)
+        self.devices.sync_config(config.devices)
         self._on_notification = on_notification  # wakes the notifier after a commit that queued messages
+        self._notify_pending = False
 
     # -- entry point ------------------------------------------------------------------------------
 
-    def handle(self, topic: str, payload: bytes) -> list[Outgoing]:
+    def handle(self, topic: str, payload: bytes, *, defer: bool = False) -> list[Outgoing]:
+        """Handle one message; return the acks to publish, which may go out at once.
+
+        `defer=True` (the consumer's group commit): the caller makes the batch's commits durable
+        and then calls `after_commit()` before it publishes any of the acks.
+        """
+        try:
+            return self._handle(topic, payload)
+        finally:
+            if not defer:
+                self.after_commit()
+
+    def after_commit(self) -> None:
+        """Finish what waits for durable commits: make stored files' names durable, wake the notifier."""
+        self.assembler.sync_stored()
+        if self._notify_pending and self._on_notification is not None:
+            self._on_notification()
+        self._notify_pending = False
+
+    def _handle(self, topic: str, payload: bytes) -> list[Outgoing]:
         self.counters.inc("received")
         try:
             t = parse_topic(topic)
@@ -90,11 +116,13 @@ class IngestHandler:
 
     def _dispatch(self, t: Topic, payload: bytes) -> list[Outgoing]:
         self.counters.inc(f"received.{t.kind.value}")
-        known = self.config.device(t.device)
+        known = self.devices.trust(t.device)
         if t.kind is TopicKind.EVENT:
             return self._event(t, payload, known)
         if known is None:
-            raise Refusal("unknown_device", f"device {t.device!r} is not in the central's device list")
+            raise Refusal("unknown_device", f"device {t.device!r} is not enrolled")
+        if known.revoked:
+            raise Refusal("revoked_key", f"every key of device {t.device!r} is revoked")
         if t.kind is TopicKind.STATUS:
             self._status(t, payload)
             return []
@@ -103,9 +131,9 @@ class IngestHandler:
             return []
         if t.kind is TopicKind.ACK:
             raise Refusal("bad_topic", "the ack topic is central -> edge only")
-        if known.site is not None and t.site != known.site:
+        if not known.allows_site(t.site):
             raise Refusal(
-                "site_not_allowed", f"device {t.device!r} belongs to site {known.site!r}, not {t.site!r}"
+                "site_not_allowed", f"device {t.device!r} belongs to site(s) {known.sites}, not {t.site!r}"
             )
         result: FileResult | None
         if t.kind is TopicKind.FILE_INIT:
@@ -157,7 +185,7 @@ class IngestHandler:
             raise Refusal("invalid_stats", f"stats break the contract: {exc.errors()[0]['msg']}") from None
         record_stats(self.db, t.device, stats, self.clock())
 
-    def _event(self, t: Topic, payload: bytes, device: DeviceConfig | None) -> list[Outgoing]:
+    def _event(self, t: Topic, payload: bytes, device: DeviceTrust | None) -> list[Outgoing]:
         v = verify_event(t, payload, device)
         m = v.message.manifest
         msg_id = message_id(v.manifest_json)
@@ -174,33 +202,36 @@ class IngestHandler:
             # The same signed message again (a redelivery, or the edge resending after a lost ack).
             self.counters.inc("event_duplicates")
             return ack("ok", work_order=previous["work_order_id"])
-        missing = self._missing_files(v)
+        absent = self._missing_files(v)
+        # The edge's unsigned claim that it gave some files up: taken only for files the manifest
+        # lists (wire.EventMessage checks that) and the store does not hold (a held one is filed).
+        declared = set(v.message.dropped)
+        dropped = [sha for sha in absent if sha in declared]
+        missing = [sha for sha in absent if sha not in declared]
         if missing:
             self.counters.inc("events_missing_files")
             log.info("event %s (%s) from %s waits for %d file(s)", m.event_id, m.kind, t.device, len(missing))
             return ack("missing", reason=f"{len(missing)} file(s) not received yet", missing=missing)
         now = self.clock()
-        wo = self.config.work_orders
-        notified = False
-        with self.db.atomic():
-            filing = file_event(
+        # IMMEDIATE: take the write lock before reading, so a commit by the notifier or the sweep
+        # in between cannot fail this transaction (a deferred one cannot upgrade its snapshot).
+        with immediate(self.db):
+            filing, notices = self.case_flow.file_event(
                 self.db,
                 m,
                 manifest_json=v.manifest_json,
                 signature=v.message.signature,
                 key_id=v.message.key_id,
                 received_at=now,
-                event_code=wo.event_code,
-                deadline_hours=wo.deadline_hours,
+                missing=dropped,
             )
-            if filing.work_order_id is not None and (filing.opened or filing.closed) and self.channels:
-                self._enqueue(filing.work_order_id, "opened" if filing.opened else "closed", now)
-                notified = True
         self.counters.inc("events_filed")
         if filing.opened:
             self.counters.inc("work_orders_opened")
         if filing.closed:
             self.counters.inc("work_orders_closed")
+        if filing.reopened:
+            self.counters.inc("work_orders_reopened")
         log.info(
             "filed %s event %s from %s/%s/%s zone %s -> %s",
             m.kind,
@@ -211,23 +242,21 @@ class IngestHandler:
             m.zone,
             filing.work_order_id or "no work order",
         )
-        if notified and self._on_notification is not None:
-            self._on_notification()
-        return ack("ok", work_order=filing.work_order_id)
-
-    def _enqueue(self, order_id: str, kind: Literal["opened", "closed"], now: float) -> None:
-        order = self.db.table("work_orders").get(order_id)
-        compose = order_opened_message if kind == "opened" else order_closed_message
-        title, body = compose(order, self.config.notify.console_url)
-        enqueue_notification(
-            self.db,
-            work_order_id=order_id,
-            kind=kind,
-            channels=self.channels,
-            title=title,
-            body=body,
-            now=now,
-        )
+        if dropped:
+            self.counters.inc("events_filed_with_dropped_files")
+            self.counters.inc("evidence_files_dropped", len(dropped))
+            log.warning(
+                "event %s (%s) from %s filed without %d file(s) the edge dropped: %s",
+                m.event_id,
+                m.kind,
+                t.device,
+                len(dropped),
+                ", ".join(dropped),
+            )
+        if notices:
+            self._notify_pending = True  # woken in after_commit: the notifier must see the commit
+        reason = f"filed without {len(dropped)} file(s) the edge dropped" if dropped else ""
+        return ack("ok", work_order=filing.work_order_id, reason=reason)
 
     def _missing_files(self, v: VerifiedEvent) -> list[str]:
         missing: list[str] = []
@@ -276,7 +305,7 @@ class IngestHandler:
         except Exception as exc:  # the log line above is then the only record; keep serving
             self.counters.inc("quarantine_write_errors")
             log.error("could not record the refusal of %s: %s: %s", topic[:300], type(exc).__name__, exc)
-        known = device is not None and self.config.device(device) is not None
+        known = device is not None and self.devices.trust(device) is not None
         if refusal.ack is None or not known:
             return []
         assert device is not None

@@ -1,21 +1,27 @@
-"""The notifier thread: sends due outbox rows, retries with exponential backoff, records every attempt.
+"""The notifier thread: sends due outbox messages, retries with exponential backoff, records every attempt.
 
-It has its own database connection and never blocks ingest; ingest only calls `wake()`.
+It has its own database connection and never blocks ingest; ingest and the sweep only call
+`wake()`. A message is claimed ('sending') before it is sent and settled after, so it goes out
+once however long a notification service is down; only a crash between the send and its record
+can send one twice (the claim is released at the next start).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
 from central.config import NotifyConfig
 from central.counters import Counters
+from central.evidence_store import ContentStore
 from central.notify.sender import DeliveryError, Sender
 from central.store.database import open_database
-from central.store.outbox import due_notifications, record_attempt
+from central.store.outbox import claim_notification, due_notifications, record_attempt, release_claims
 from central.timefmt import Clock, system_clock
 
 __all__ = ["NotificationWorker", "retry_delay"]
@@ -36,8 +42,10 @@ class NotificationWorker:
         sender: Sender,
         counters: Counters,
         clock: Clock = system_clock,
+        evidence_dir: Path | None = None,
     ) -> None:
         self.db_path = db_path
+        self.evidence = ContentStore(evidence_dir) if evidence_dir is not None else None
         self.settings = settings
         self.sender = sender
         self.counters = counters
@@ -49,13 +57,20 @@ class NotificationWorker:
     def deliver_due(self, db: Database) -> int:
         """One pass over the due notifications; return how many were attempted."""
         rows = due_notifications(db, self.clock())
-        for row in rows:
+        for due in rows:
             if self._stop.is_set():
                 break
+            row = claim_notification(db, int(due["id"]))
+            if row is None:
+                continue
             error: str | None = None
             retry = True
             try:
-                self.sender.send(row["channel"], row["title"], row["body"])
+                files = self._attachments(row)
+                if files:
+                    self.sender.send(row["channel"], row["title"], row["body"], files)
+                else:
+                    self.sender.send(row["channel"], row["title"], row["body"])
             except DeliveryError as exc:
                 error, retry = str(exc), exc.retry
             except Exception as exc:  # a plugin bug must not kill the notifier
@@ -64,14 +79,10 @@ class NotificationWorker:
             retry_in = None
             if error is not None and retry and attempts < self.settings.max_attempts:
                 retry_in = retry_delay(attempts, self.settings.first_retry_s, self.settings.max_retry_s)
-            status = record_attempt(
-                db, row, ok=error is None, error=error, now=self.clock(), retry_in=retry_in
-            )
+            status = record_attempt(db, row, ok=error is None, error=error, now=self.clock(), retry_in=retry_in)
             if status == "sent":
                 self.counters.inc("notifications_sent")
-                log.info(
-                    "notified channel %s about %s (%s)", row["channel"], row["work_order_id"], row["kind"]
-                )
+                log.info("notified channel %s about %s (%s)", row["channel"], row["work_order_id"], row["kind"])
             elif status == "pending":
                 self.counters.inc("notification_retries")
                 log.warning(
@@ -93,6 +104,19 @@ class NotificationWorker:
                 )
         return len(rows)
 
+    def _attachments(self, row: dict[str, Any]) -> list[Path]:
+        """The stored evidence files the message may carry; a missing one is left out, not fatal."""
+        if self.evidence is None:
+            return []
+        files = []
+        for sha in json.loads(row.get("attachments") or "[]"):
+            try:
+                if self.evidence.has(sha):
+                    files.append(self.evidence.path_for(sha))
+            except Exception:  # not a sha256: the row was edited by hand; send without it
+                log.warning("notification %s: attachment %r is not a stored evidence file", row["id"], sha)
+        return files
+
     def wake(self) -> None:
         self._wake.set()
 
@@ -111,6 +135,9 @@ class NotificationWorker:
     def _run(self) -> None:
         db = open_database(self.db_path)
         try:
+            released = release_claims(db)
+            if released:
+                log.warning("%d notification(s) left 'sending' by a stopped notifier go out again", released)
             while not self._stop.is_set():
                 # Cleared before the pass: a wake() during the pass makes the next wait return at once.
                 self._wake.clear()

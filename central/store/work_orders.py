@@ -1,37 +1,62 @@
-"""Filing a verified event message: its row, its files, and the work order it opens, joins or closes.
+"""Filing a verified event message: its row, its files, and the work order it opens, joins, reopens or closes.
 
 One exposure event (event_id) sends several signed messages: confirmed, updates, cleared. Each is
-filed once, under its message_id (the sha256 of the signed manifest bytes). Rules (issue 5
-refines the case flow):
+filed once, under its message_id (the sha256 of the signed manifest bytes). The rules:
 - a message of an event that already belongs to an order joins that order (a late update
   joins its closed order without reopening it);
-- otherwise confirmed and update join the open order of the same (device, site, camera, zone),
-  or open a new one (an update with no order means the garbage is there all the same);
-- cleared joins the order and moves it to 'verified', then 'closed'; with no order it is filed
-  without one.
+- otherwise confirmed and update join the open order (any status of OPEN_STATUSES) of the same
+  spot (device, site, camera, zone);
+- with no open order at the spot, garbage there is new or back: back within `reopen_window_s` of
+  the spot's last order closing, that order is reopened; otherwise a new order is filed as
+  `registered` (立案), linked to the spot's previous order, and the spot's recurrence count
+  goes up when that one had been closed;
+- cleared (the spot seen clean, with its after-snapshot) moves the order to `verified` and then
+  `closed`, with that message as the evidence, unless another event of the order is still
+  active; an order resolved by hand waits in `resolved` for exactly this; with no order the
+  message is filed without one;
+- garbage the camera still sees (an update, or a new event) `resolve_grace_s` after an order
+  was resolved by hand reopens it.
 The caller runs `file_event` inside `db.atomic()` with anything else that must commit with it.
+A message may be filed without some of its files when the edge declared them dropped (its spool
+gave them up after signing); their event_files rows say `missing = 1`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
+from central.caseflow.hooks import AuditHook, no_audit
+from central.caseflow.rules import CaseRules, Place
+from central.caseflow.states import OPEN_STATUSES, TRANSITIONS, Action, Status, transition
+from central.store.order_changes import Change, apply_transition, clock_fields, record_history
 from central.timefmt import utc_day, utc_iso
 from wire.messages import Manifest
+from wire.timefmt import parse_ts
 
 __all__ = [
+    "OPEN",
     "Filing",
     "file_event",
     "filed_message",
+    "hotspots",
     "list_work_orders",
     "message_id",
     "messages_of_event",
     "new_work_order_id",
+    "order_evidence",
+    "order_history",
+    "work_order",
 ]
+
+OPEN = "open"  # not a status: list_work_orders' name for every status of OPEN_STATUSES
+_OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES))
+_PHOTO_ROLES = ("snapshot_boxes", "snapshot")
+_AFTER_ROLES = ("after_snapshot", "snapshot")
 
 
 @dataclass(frozen=True)
@@ -39,6 +64,8 @@ class Filing:
     work_order_id: str | None
     opened: bool = False
     closed: bool = False
+    reopened: bool = False
+    changes: tuple[Change, ...] = field(default=(), compare=False)
 
 
 def message_id(manifest_json: str) -> str:
@@ -63,91 +90,272 @@ def filed_message(db: Database, msg_id: str) -> dict[str, Any] | None:
 def messages_of_event(db: Database, event_id: str, kind: str | None = None) -> list[dict[str, Any]]:
     if kind is None:
         return list(db.query("SELECT * FROM events WHERE event_id = ? ORDER BY at", [event_id]))
-    return list(
-        db.query("SELECT * FROM events WHERE event_id = ? AND kind = ? ORDER BY at", [event_id, kind])
+    return list(db.query("SELECT * FROM events WHERE event_id = ? AND kind = ? ORDER BY at", [event_id, kind]))
+
+
+def work_order(db: Database, order_id: str) -> dict[str, Any] | None:
+    rows = list(db.query("SELECT * FROM work_orders WHERE id = ?", [order_id]))
+    return rows[0] if rows else None
+
+
+# -- the filing rules --------------------------------------------------------------------------------
+
+
+def _order_of_event(db: Database, event_id: str) -> dict[str, Any] | None:
+    rows = list(
+        db.query(
+            "SELECT w.* FROM order_events o JOIN work_orders w ON w.id = o.work_order_id"
+            " WHERE o.event_id = ? ORDER BY w.opened_at DESC LIMIT 1",
+            [event_id],
+        )
     )
+    return rows[0] if rows else None
 
 
-def _order_of_event(db: Database, event_id: str) -> tuple[str, str] | None:
-    row = db.execute(
-        "SELECT w.id, w.status FROM order_events o JOIN work_orders w ON w.id = o.work_order_id"
-        " WHERE o.event_id = ? ORDER BY w.opened_at DESC LIMIT 1",
-        [event_id],
-    ).fetchone()
-    return (str(row[0]), str(row[1])) if row else None
+def _open_order_at(db: Database, m: Manifest) -> dict[str, Any] | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM work_orders WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?"
+            f" AND status IN ({_OPEN_SQL}) ORDER BY opened_at DESC, id DESC LIMIT 1",
+            [m.device_id, m.site, m.camera, m.zone],
+        )
+    )
+    return rows[0] if rows else None
 
 
-def _open_order_at(db: Database, m: Manifest) -> str | None:
-    row = db.execute(
-        "SELECT id FROM work_orders WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?"
-        " AND status = 'open' ORDER BY opened_at DESC, id DESC LIMIT 1",
-        [m.device_id, m.site, m.camera, m.zone],
-    ).fetchone()
-    return str(row[0]) if row else None
+def _spot(db: Database, m: Manifest) -> dict[str, Any] | None:
+    rows = list(
+        db.query(
+            "SELECT * FROM spots WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?",
+            [m.device_id, m.site, m.camera, m.zone],
+        )
+    )
+    return rows[0] if rows else None
 
 
-def _open_new(db: Database, m: Manifest, now: float, event_code: str, deadline_hours: float) -> str:
+def _file_of(m: Manifest, roles: tuple[str, ...], missing: Collection[str]) -> str | None:
+    for role in roles:
+        for f in m.files:
+            if f.role == role and f.sha256 not in missing:
+                return f.sha256
+    return None
+
+
+def _observed_at(m: Manifest, received_at: float) -> float:
+    """When the edge saw it, if its clock is trusted; else when it arrived."""
+    if m.clock_synced:
+        try:
+            return parse_ts(m.at)
+        except ValueError:
+            pass
+    return received_at
+
+
+@dataclass(frozen=True)
+class _Context:
+    m: Manifest
+    msg_id: str
+    now: float
+    rules: CaseRules
+    place: Place
+    missing: Collection[str]
+    audit: AuditHook
+
+    @property
+    def actor(self) -> str:
+        return f"camera:{self.m.device_id}/{self.m.camera}"
+
+
+def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: dict[str, Any] | None) -> Change:
+    m, now, rules = c.m, c.now, c.rules
+    t = transition(None, Action.REGISTER, c.actor)
     order_id = new_work_order_id(db, now)
-    db.table("work_orders").insert(
-        {
-            "id": order_id,
-            "event_code": event_code,
-            "device_id": m.device_id,
-            "site": m.site,
-            "camera": m.camera,
-            "zone": m.zone,
-            "status": "open",
-            "opened_at": utc_iso(now),
-            "due_at": utc_iso(now + deadline_hours * 3600.0),
-            "verified_at": None,
-            "closed_at": None,
-            "updated_at": utc_iso(now),
-            "first_event_id": m.event_id,
-            "last_event_id": m.event_id,
-            "event_count": 0,
-            "detections": len(m.detections),
-        }
+    came_back = previous is not None and previous["status"] in (Status.VERIFIED, Status.CLOSED)
+    recurrence = int(spot["recurrences"]) + 1 if spot is not None and came_back else 0
+    limit = rules.limit_for(rules.event_code)
+    row: dict[str, Any] = {
+        "id": order_id,
+        "event_code": rules.event_code,
+        "device_id": m.device_id,
+        "site": m.site,
+        "camera": m.camera,
+        "zone": m.zone,
+        "status": t.to_status.value,
+        "opened_at": utc_iso(now),
+        "opened_ts": now,
+        "registered_at": utc_iso(now),
+        "verified_at": None,
+        "closed_at": None,
+        "updated_at": utc_iso(now),
+        "first_event_id": m.event_id,
+        "last_event_id": m.event_id,
+        "event_count": 0,
+        "detections": len(m.detections),
+        "source": "camera",
+        "lat": c.place.lat,
+        "lon": c.place.lon,
+        "address": c.place.address,
+        "recurrence": recurrence,
+        "linked_order_id": previous["id"] if previous is not None else None,
+        "snapshot_sha256": _file_of(m, _PHOTO_ROLES, c.missing),
+        **clock_fields(clock_start=now, limit_s=limit, extension_s=0.0, rules=rules, now=now),
+    }
+    db.table("work_orders").insert(row)
+    db.execute(
+        "INSERT INTO spots (device_id, site, camera, zone, orders, recurrences, last_order_id, first_at, last_at)"
+        " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (device_id, site, camera, zone) DO UPDATE SET"
+        " orders = orders + 1, recurrences = excluded.recurrences, last_order_id = excluded.last_order_id,"
+        " last_at = excluded.last_at",
+        [
+            m.device_id,
+            m.site,
+            m.camera,
+            m.zone,
+            recurrence or (spot or {}).get("recurrences", 0),
+            order_id,
+            utc_iso(now),
+            utc_iso(now),
+        ],
     )
-    return order_id
+    facts = {
+        "from": None,
+        "to": t.to_status.value,
+        "event_id": m.event_id,
+        "message_id": c.msg_id,
+        "due_at": row["due_at"],
+        "linked_order_id": row["linked_order_id"],
+        "recurrence": recurrence,
+    }
+    record_history(
+        db,
+        order_id,
+        at=now,
+        actor=c.actor,
+        action=t.action.value,
+        from_status=None,
+        to_status=t.to_status.value,
+        reason="",
+        detail=facts,
+    )
+    c.audit(c.actor, f"order.{t.action.value}", order_id, "", facts)
+    return Change(order_id, t.action, None, t.to_status, c.actor, "", now)
 
 
-def _join(db: Database, order_id: str, m: Manifest, now: float) -> None:
+def _join(db: Database, order_id: str, c: _Context) -> None:
     db.execute(
         "UPDATE work_orders SET last_event_id = ?, event_count = event_count + 1, detections = ?,"
-        " updated_at = ? WHERE id = ?",
-        [m.event_id, len(m.detections), utc_iso(now), order_id],
+        " snapshot_sha256 = coalesce(snapshot_sha256, ?), updated_at = ? WHERE id = ?",
+        [c.m.event_id, len(c.m.detections), _file_of(c.m, _PHOTO_ROLES, c.missing), utc_iso(c.now), order_id],
     )
 
 
-def _close(db: Database, order_id: str, now: float) -> None:
-    # 'verified' (the after-snapshot shows the place clean) and 'closed' happen together for
-    # now; a person's confirmation between the two is issue 5's.
-    stamp = utc_iso(now)
-    db.execute("UPDATE work_orders SET status = 'verified', verified_at = ? WHERE id = ?", [stamp, order_id])
-    db.execute("UPDATE work_orders SET status = 'closed', closed_at = ? WHERE id = ?", [stamp, order_id])
+def _others_active(db: Database, order: dict[str, Any], event_id: str) -> bool:
+    """Another event attached since the order's clock started that has not been cleared yet."""
+    row = db.execute(
+        "SELECT 1 FROM order_events o WHERE o.work_order_id = ? AND o.event_id != ? AND o.attached_at >= ?"
+        " AND NOT EXISTS (SELECT 1 FROM events e WHERE e.event_id = o.event_id AND e.kind = 'cleared') LIMIT 1",
+        [order["id"], event_id, utc_iso(float(order["clock_start_ts"] or 0.0))],
+    ).fetchone()
+    return row is not None
 
 
-def _choose_order(db: Database, m: Manifest, now: float, event_code: str, deadline_hours: float) -> Filing:
-    known = _order_of_event(db, m.event_id)
-    if known is not None:
-        order_id, status = known
-        _join(db, order_id, m, now)
-        if m.kind == "cleared" and status == "open":
-            _close(db, order_id, now)
-            return Filing(order_id, closed=True)
-        return Filing(order_id)
-    order_id_at = _open_order_at(db, m)
-    if order_id_at is not None:
-        _join(db, order_id_at, m, now)
+def _seen_clean(db: Database, order: dict[str, Any], c: _Context) -> Filing:
+    status = Status(order["status"])
+    if (status, Action.VERIFY) not in TRANSITIONS or _others_active(db, order, c.m.event_id):
+        return Filing(order["id"])
+    after = _file_of(c.m, _AFTER_ROLES, c.missing)
+    evidence = {"message_id": c.msg_id, "event_id": c.m.event_id, "after_snapshot": after}
+    verified = apply_transition(
+        db,
+        order,
+        Action.VERIFY,
+        actor=c.actor,
+        reason="the camera sees the spot clean",
+        now=c.now,
+        rules=c.rules,
+        audit=c.audit,
+        fields={"after_snapshot_sha256": after},
+        detail=evidence,
+    )
+    closed = apply_transition(
+        db,
+        {**order, "status": verified.to_status.value},
+        Action.CLOSE,
+        actor=c.actor,
+        reason="closed with the camera's after-snapshot",
+        now=c.now,
+        rules=c.rules,
+        audit=c.audit,
+        detail=evidence,
+    )
+    return Filing(order["id"], closed=True, changes=(verified, closed))
+
+
+def _reopen(db: Database, order: dict[str, Any], c: _Context, reason: str) -> Filing:
+    change = apply_transition(
+        db,
+        order,
+        Action.REOPEN,
+        actor=c.actor,
+        reason=reason,
+        now=c.now,
+        rules=c.rules,
+        audit=c.audit,
+        detail={"message_id": c.msg_id, "event_id": c.m.event_id},
+    )
+    return Filing(order["id"], reopened=True, changes=(change,))
+
+
+def _still_there(order: dict[str, Any], c: _Context, received_at: float) -> bool:
+    """Garbage seen well after a person said it was resolved: the camera disagrees."""
+    resolved = order.get("resolved_ts")
+    return (
+        order["status"] == Status.RESOLVED
+        and resolved is not None
+        and _observed_at(c.m, received_at) > float(resolved) + c.rules.resolve_grace_s
+    )
+
+
+def _choose_order(db: Database, c: _Context) -> Filing:
+    m, now = c.m, c.now
+    order = _order_of_event(db, m.event_id) or _open_order_at(db, m)
+    if order is not None:
+        _join(db, order["id"], c)
         if m.kind == "cleared":
-            _close(db, order_id_at, now)
-            return Filing(order_id_at, closed=True)
-        return Filing(order_id_at)
+            return _seen_clean(db, order, c)
+        if _still_there(order, c, now):
+            return _reopen(db, order, c, "the camera still sees garbage after it was resolved")
+        return Filing(order["id"])
     if m.kind == "cleared":
         return Filing(None)
-    order_id = _open_new(db, m, now, event_code, deadline_hours)
-    _join(db, order_id, m, now)
-    return Filing(order_id, opened=True)
+    spot = _spot(db, m)
+    previous = None if spot is None else work_order(db, spot["last_order_id"])
+    if previous is not None and _comes_back_to(previous, c):
+        db.execute(
+            "UPDATE spots SET recurrences = recurrences + 1, last_at = ? WHERE device_id = ? AND site = ?"
+            " AND camera = ? AND zone = ?",
+            [utc_iso(now), m.device_id, m.site, m.camera, m.zone],
+        )
+        db.execute("UPDATE work_orders SET recurrence = recurrence + 1 WHERE id = ?", [previous["id"]])
+        since_min = (now - float(previous["closed_ts"] or now)) / 60
+        filing = _reopen(db, previous, c, f"garbage back {since_min:.0f} min after the order was closed")
+        _join(db, previous["id"], c)
+        return filing
+    change = _open_new(db, c, previous, spot)
+    _join(db, change.order_id, c)
+    return Filing(change.order_id, opened=True, changes=(change,))
+
+
+def _comes_back_to(previous: dict[str, Any], c: _Context) -> bool:
+    """Garbage back at a spot reopens its last order: verified (not closed yet), or closed within the window."""
+    if c.rules.reopen_window_s <= 0:
+        return False
+    if previous["status"] == Status.VERIFIED:
+        return True
+    closed = previous.get("closed_ts")
+    return (
+        previous["status"] == Status.CLOSED and closed is not None and c.now - float(closed) <= c.rules.reopen_window_s
+    )
 
 
 def file_event(
@@ -158,10 +366,20 @@ def file_event(
     signature: str,
     key_id: str,
     received_at: float,
-    event_code: str,
-    deadline_hours: float,
+    event_code: str = "0102",
+    deadline_hours: float = 4.0,
+    rules: CaseRules | None = None,
+    place: Place | None = None,
+    missing: Collection[str] = (),
+    audit: AuditHook = no_audit,
 ) -> Filing:
-    """Insert the message and apply the work order rules. Call only for a message not filed yet."""
+    """Insert the message and apply the work order rules. Call only for a message not filed yet.
+
+    `rules` are the site's (central.caseflow.Rulebook); without them, `event_code` and
+    `deadline_hours` (on a wall clock, no reopening) stand in. `missing`: sha256s of the
+    manifest's files filed as missing (declared dropped by the edge). `audit` hears every
+    status change.
+    """
     m = manifest
     msg_id = message_id(manifest_json)
     db.table("events").insert(
@@ -186,11 +404,20 @@ def file_event(
     )
     db.table("event_files").insert_all(
         [
-            {"message_id": msg_id, "event_id": m.event_id, "sha256": f.sha256, "role": f.role, "name": f.name}
+            {
+                "message_id": msg_id,
+                "event_id": m.event_id,
+                "sha256": f.sha256,
+                "role": f.role,
+                "name": f.name,
+                "missing": int(f.sha256 in missing),
+            }
             for f in m.files
         ]
     )
-    filing = _choose_order(db, m, received_at, event_code, deadline_hours)
+    rules = rules or CaseRules(event_code=event_code, limit_s=deadline_hours * 3600.0)
+    context = _Context(m, msg_id, received_at, rules, place or Place(), frozenset(missing), audit)
+    filing = _choose_order(db, context)
     if filing.work_order_id is not None:
         db.table("order_events").insert(
             {
@@ -205,7 +432,38 @@ def file_event(
     return filing
 
 
+# -- reading -------------------------------------------------------------------------------------------
+
+
 def list_work_orders(db: Database, status: str | None = None) -> list[dict[str, Any]]:
+    """All orders, or those in one status; `status='open'` means any of OPEN_STATUSES."""
     if status is None:
         return list(db.query("SELECT * FROM work_orders ORDER BY opened_at, id"))
+    if status == OPEN:
+        return list(db.query(f"SELECT * FROM work_orders WHERE status IN ({_OPEN_SQL}) ORDER BY opened_at, id"))
     return list(db.query("SELECT * FROM work_orders WHERE status = ? ORDER BY opened_at, id", [status]))
+
+
+def order_history(db: Database, order_id: str) -> list[dict[str, Any]]:
+    """Every change of the order, oldest first (detail is JSON text)."""
+    return list(db.query("SELECT * FROM order_history WHERE work_order_id = ? ORDER BY id", [order_id]))
+
+
+def order_evidence(db: Database, order_id: str) -> list[dict[str, Any]]:
+    """The files of every message attached to the order: role, name, sha256, media type, stored path."""
+    return list(
+        db.query(
+            "SELECT o.kind, o.event_id, o.message_id, o.attached_at, f.role, f.name, f.sha256, f.missing,"
+            " e.media_type, e.size, e.path FROM order_events o JOIN event_files f ON f.message_id = o.message_id"
+            " LEFT JOIN evidence_files e ON e.sha256 = f.sha256 WHERE o.work_order_id = ?"
+            " ORDER BY o.attached_at, o.message_id, f.role",
+            [order_id],
+        )
+    )
+
+
+def hotspots(db: Database, limit: int = 20) -> list[dict[str, Any]]:
+    """The spots garbage comes back to most often."""
+    return list(
+        db.query("SELECT * FROM spots WHERE recurrences > 0 ORDER BY recurrences DESC, orders DESC LIMIT ?", [limit])
+    )

@@ -1,0 +1,84 @@
+"""The sweep on a timer: a thread with its own database connection, every escalation.sweep_s."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from central.caseflow.flow import CaseFlow
+from central.caseflow.hooks import AuditHook
+from central.caseflow.sweep import SweepResult, sweep
+from central.counters import Counters
+from central.store.database import open_database
+
+__all__ = ["Sweeper"]
+
+log = logging.getLogger("central.caseflow")
+
+
+class Sweeper:
+    """`audit_for(db)` makes the audit hook for the sweeper's own connection (None: the flow's)."""
+
+    def __init__(
+        self,
+        db_path: Path,
+        flow: CaseFlow,
+        counters: Counters,
+        *,
+        on_notification: Callable[[], None] | None = None,
+        audit_for: Callable[[Database], AuditHook] | None = None,
+    ) -> None:
+        self.db_path = db_path
+        self.flow = flow
+        self.counters = counters
+        self.interval_s = flow.config.escalation.sweep_s
+        self._on_notification = on_notification
+        self._audit_for = audit_for
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, db: Database, audit: AuditHook | None = None) -> SweepResult:
+        result = sweep(db, self.flow, self.flow.clock(), audit=audit)
+        if result.steps:
+            self.counters.inc("escalation_steps", result.steps)
+        if result.cameras:
+            self.counters.inc("cameras_reported_offline", result.cameras)
+        if result.notices and self._on_notification is not None:
+            self._on_notification()
+        return result
+
+    def wake(self) -> None:
+        """Sweep now (tests, and after a change that may make something due at once)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="central-sweep", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        db = open_database(self.db_path)
+        audit = self._audit_for(db) if self._audit_for is not None else None
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    self.run_once(db, audit)
+                except Exception as exc:  # a bad row or a locked file: log, count, try again next time
+                    self.counters.inc("sweep_errors")
+                    log.error("sweep failed, next try in %.1f s: %s: %s", self.interval_s, type(exc).__name__, exc)
+                self._wake.wait(self.interval_s)
+        finally:
+            db.close()

@@ -1,0 +1,191 @@
+"""Queueing notices: one message per recipient and site at a time, nothing twice, repeats spaced.
+
+A notice (an order opened, overdue, a camera offline, ...) goes to each of its targets'
+channels. Per (channel, recipient, site):
+- while a message is pending (waiting for its slot, or retrying through an outage), new notices
+  join it: it is rewritten to list them (the first `max_items` in full, the rest counted);
+- otherwise a new message is scheduled `group_s` after the previous one, or now if that is
+  longer ago: a busy street sends one message every `group_s`, not one per order;
+- a notice whose key already went to that channel is dropped (`notification_items.dedupe_key`
+  is unique), and the same kind about the same subject reaches a recipient at most once per
+  `repeat_s` (kinds in REPEAT_LIMITED: a spot that keeps flipping sends one 'reopened' an hour).
+The notifier claims a message (status 'sending') before sending it, so a notice never joins a
+message whose text has already gone out. Call inside the transaction of the change it reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from central.config import NotifyConfig
+from central.notify.recipients import Target
+from central.store.transactions import immediate
+from central.timefmt import utc_iso
+
+__all__ = ["REPEAT_LIMITED", "GroupingPolicy", "Notice", "compose", "enqueue_notices"]
+
+# Kinds a recipient hears at most once per repeat_s about one subject. Escalation steps are
+# spaced by the ladder itself, and a dispatch or an extension is always worth hearing.
+REPEAT_LIMITED = frozenset({"opened", "reopened", "resolved", "closed", "rejected", "camera_offline"})
+MAX_ATTACHMENTS = 3
+
+
+@dataclass(frozen=True)
+class Notice:
+    kind: str
+    key: str  # names this occurrence: queued once per channel, ever
+    site: str
+    subject: str  # the work order id, or camera:<device>/<camera>
+    order_id: str  # '' when the subject is a camera
+    title: str
+    body: str
+    snapshot: str | None = None  # sha256 of the photo a channel may attach
+
+
+@dataclass(frozen=True)
+class GroupingPolicy:
+    group_s: float = 300.0
+    repeat_s: float = 3600.0
+    max_items: int = 20
+    console_url: str = "http://127.0.0.1:8000"
+
+    @classmethod
+    def from_config(cls, notify: NotifyConfig) -> GroupingPolicy:
+        return cls(notify.group_s, notify.repeat_s, notify.max_items, notify.console_url)
+
+
+def compose(
+    site: str, items: Sequence[tuple[str, str, str]], total: int, kinds: dict[str, int], policy: GroupingPolicy
+) -> tuple[str, str]:
+    """Title and body of a message listing `items` (kind, title, body), `total` notices in all."""
+    if total == 1 and items:
+        return items[0][1], items[0][2]
+    summary = ", ".join(
+        f"{n} {kind.replace('_', ' ')}" for kind, n in sorted(kinds.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+    where = f"site {site}" if site else "garbagewatch"
+    title = f"[garbagewatch] {where}: {total} notices ({summary})"
+    parts = [body for _, _, body in items]
+    if total > len(items):
+        more = f"{policy.console_url.rstrip('/')}/orders?site={site}" if site else policy.console_url
+        parts.append(f"... and {total - len(items)} more: {more} (login required)")
+    return title, "\n\n-----\n\n".join(parts)
+
+
+def _dedupe_key(target: Target, notice: Notice) -> str:
+    return f"{target.recipient}|{target.channel}|{notice.key}"
+
+
+def _known_keys(db: Database, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(keys), 500):
+        chunk = keys[i : i + 500]
+        marks = ", ".join("?" * len(chunk))
+        found.update(
+            r[0] for r in db.execute(f"SELECT dedupe_key FROM notification_items WHERE dedupe_key IN ({marks})", chunk)
+        )
+    return found
+
+
+def _heard_lately(db: Database, target: Target, notice: Notice, since: float) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM notification_items WHERE channel = ? AND recipient = ? AND subject = ? AND kind = ?"
+        " AND created_ts > ? LIMIT 1",
+        [target.channel, target.recipient, notice.subject, notice.kind, since],
+    ).fetchone()
+    return row is not None
+
+
+def enqueue_notices(
+    db: Database, deliveries: Iterable[tuple[Notice, Target]], *, now: float, policy: GroupingPolicy
+) -> int:
+    """Queue each (notice, target); return how many notices were queued (not dropped)."""
+    with immediate(db):
+        return _enqueue(db, list(deliveries), now, policy)
+
+
+def _enqueue(db: Database, todo: list[tuple[Notice, Target]], now: float, policy: GroupingPolicy) -> int:
+    known = _known_keys(db, [_dedupe_key(t, n) for n, t in todo])
+    groups: dict[tuple[str, str, str], list[tuple[Notice, Target, str]]] = {}
+    for notice, target in todo:
+        key = _dedupe_key(target, notice)
+        if key in known:
+            continue
+        if (
+            policy.repeat_s > 0
+            and notice.kind in REPEAT_LIMITED
+            and _heard_lately(db, target, notice, now - policy.repeat_s)
+        ):
+            continue
+        known.add(key)
+        group = notice.site if policy.group_s > 0 else key  # no grouping: every notice alone
+        groups.setdefault((target.channel, target.recipient, group), []).append((notice, target, key))
+    for (channel, recipient, group), items in groups.items():
+        _queue_group(db, channel, recipient, group, items, now, policy)
+    return sum(len(v) for v in groups.values())
+
+
+def _queue_group(
+    db: Database,
+    channel: str,
+    recipient: str,
+    group: str,
+    items: list[tuple[Notice, Target, str]],
+    now: float,
+    policy: GroupingPolicy,
+) -> None:
+    latest = db.execute(
+        "SELECT id, status, scheduled_at, attachments FROM notifications WHERE channel = ? AND recipient = ?"
+        " AND group_key = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",
+        [channel, recipient, group],
+    ).fetchone()
+    first = items[0][0]
+    if latest is not None and latest[1] == "pending":
+        message_id, attachments = int(latest[0]), list(json.loads(latest[3]))
+    else:
+        at = now if latest is None else max(now, float(latest[2]) + policy.group_s)
+        cursor = db.execute(
+            "INSERT INTO notifications (work_order_id, kind, channel, recipient, group_key, title, body, items,"
+            " attachments, status, attempts, scheduled_at, next_attempt_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?, '', '', 0, '[]', 'pending', 0, ?, ?, ?)",
+            [first.order_id, first.kind, channel, recipient, group, at, at, utc_iso(now)],
+        )
+        message_id, attachments = int(cursor.lastrowid or 0), []
+    db.conn.executemany(
+        "INSERT INTO notification_items (notification_id, dedupe_key, channel, recipient, subject, kind, title,"
+        " body, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(message_id, key, channel, recipient, n.subject, n.kind, n.title, n.body, now) for n, _, key in items],
+    )
+    for notice, target, _ in items:
+        if (
+            target.attach
+            and notice.snapshot
+            and notice.snapshot not in attachments
+            and len(attachments) < MAX_ATTACHMENTS
+        ):
+            attachments.append(notice.snapshot)
+    total = int(
+        db.execute("SELECT count(*) FROM notification_items WHERE notification_id = ?", [message_id]).fetchone()[0]
+    )
+    shown = [
+        (str(k), str(t), str(b))
+        for k, t, b in db.execute(
+            "SELECT kind, title, body FROM notification_items WHERE notification_id = ? ORDER BY id LIMIT ?",
+            [message_id, policy.max_items],
+        )
+    ]
+    kinds = {
+        str(k): int(n)
+        for k, n in db.execute(
+            "SELECT kind, count(*) FROM notification_items WHERE notification_id = ? GROUP BY kind", [message_id]
+        )
+    }
+    title, body = compose(first.site, shown, total, kinds, policy)
+    db.execute(
+        "UPDATE notifications SET title = ?, body = ?, items = ?, attachments = ? WHERE id = ?",
+        [title, body, total, json.dumps(attachments), message_id],
+    )

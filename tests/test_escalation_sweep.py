@@ -1,0 +1,161 @@
+"""The sweep on a real SQLite file: reminder, ladder, repeats, grouping, offline cameras; driven by a fake clock."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from caseflow_fixtures import HOUR, T0, AuditLog, Clock, file, make_config, manifest, notices
+from sqlite_utils import Database
+
+import wire
+from central.caseflow.flow import CaseFlow
+from central.caseflow.sweep import _DUE_ORDERS, sweep
+from central.config import DeviceConfig, NotifyConfig
+from central.store import (
+    claim_notification,
+    open_database,
+    order_history,
+    record_attempt,
+    record_stats,
+    record_status,
+    sync_devices,
+    work_order,
+)
+
+DUE = T0 + 4 * HOUR
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    return open_database(tmp_path / "gw.db")
+
+
+def test_reminder_then_each_level_of_the_ladder_then_repeats_of_the_top(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    audit = AuditLog()
+    flow = CaseFlow(make_config(tmp_path), audit=audit, clock=clock)
+    order_id = file(flow, db, manifest("0000000000aa")).work_order_id
+    assert order_id is not None
+    flow.act(db, order_id, "dispatch", actor="user:li", assignee="zhao")
+    steps = []
+    for now in (T0 + 60, DUE - 900, DUE, DUE + 600, DUE + 1800, DUE + 1800 + HOUR, DUE + 1800 + HOUR + 60):
+        result = sweep(db, flow, now)
+        steps.append(result.steps)
+    assert steps == [0, 1, 1, 1, 1, 1, 0]
+    told = [(who, kind) for who, subject, kind in notices(db) if kind not in ("opened", "dispatched")]
+    assert told == [
+        ("zhang", "reminder"),
+        ("zhao", "reminder"),  # the assignee hears the reminder too
+        ("zhang", "overdue"),
+        ("li", "overdue"),
+        ("wang", "overdue"),
+        ("wang", "still_overdue"),
+    ]
+    order = work_order(db, order_id)
+    assert order is not None
+    assert (order["escalation_level"], order["reminded"], order["escalation_repeats"]) == (3, 1, 1)
+    assert order["next_escalation_at"] == DUE + 1800 + 2 * HOUR
+    escalations = [h for h in order_history(db, order_id) if h["action"] == "escalate"]
+    assert [json.loads(h["detail"])["level"] for h in escalations] == [0, 1, 2, 3, 3]
+    assert audit.actions(order_id).count("order.escalate") == 5
+
+
+def test_the_sweep_reads_only_due_orders_through_its_index(tmp_path: Path, db: Database, clock: Clock) -> None:
+    flow = CaseFlow(make_config(tmp_path), clock=clock)
+    for i in range(30):
+        file(flow, db, manifest(f"0000000001{i:02d}", zone=f"z{i}"))
+    plan = " ".join(str(r[3]) for r in db.execute("EXPLAIN QUERY PLAN " + _DUE_ORDERS, [T0, 100]))
+    assert "work_orders_escalation" in plan, plan
+    assert sweep(db, flow, T0 + 60).orders == 0
+    assert sweep(db, flow, DUE - 900).orders == 30
+
+
+def test_a_resolved_order_stops_its_clock_and_a_reopened_one_starts_it_again(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    flow = CaseFlow(make_config(tmp_path), clock=clock)
+    order_id = file(flow, db, manifest("0000000000aa")).work_order_id
+    assert order_id is not None
+    flow.act(db, order_id, "resolve", actor="user:zhao")
+    assert sweep(db, flow, DUE + 2 * HOUR).steps == 0
+    clock.now = DUE + 2 * HOUR
+    flow.act(db, order_id, "reopen", actor="user:li", reason="still dirty")
+    assert sweep(db, flow, clock.now + 4 * HOUR).steps == 1
+    assert notices(db, "overdue") == [("zhang", order_id, "overdue")]
+
+
+def test_one_message_per_recipient_and_site_while_pending_then_spaced_by_group_s(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 2, "repeat_s": HOUR})
+    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+    for i in range(3):
+        file(flow, db, manifest(f"00000000000{i}", zone=f"z{i}"))
+    [first] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    assert (first["items"], first["scheduled_at"]) == (3, T0)
+    assert first["title"] == "[garbagewatch] site site-a: 3 notices (3 opened)"
+    assert (
+        first["body"].count("Work order WO-") == 2
+        and "... and 1 more: http://console.test/orders?site=site-a" in first["body"]
+    )
+
+    claimed = claim_notification(db, first["id"])
+    assert claimed is not None
+    record_attempt(db, claimed, ok=True, error=None, now=T0, retry_in=None)
+    clock.now = T0 + 10
+    file(flow, db, manifest("00000000000a", zone="z7"))
+    clock.now = T0 + 20
+    file(flow, db, manifest("00000000000b", zone="z8"))
+    second = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang' AND id != ?", [first["id"]]))
+    assert [(m["items"], m["scheduled_at"]) for m in second] == [(2, T0 + 300)]
+
+
+def test_a_spot_flipping_between_garbage_and_clean_reopens_once_per_repeat_interval(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "repeat_s": HOUR})
+    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+    order_id = file(flow, db, manifest("0000000000a0")).work_order_id
+    for i in range(1, 4):
+        clock.now += 300
+        file(flow, db, manifest(f"0000000000a{i - 1}", "cleared", at=clock.now, n=0))
+        clock.now += 300
+        assert file(flow, db, manifest(f"0000000000a{i}", at=clock.now)).reopened
+    assert work_order(db, order_id)["reopen_count"] == 3  # type: ignore[arg-type,index]
+    assert [who for who, _, _ in notices(db, "reopened")] == ["zhang", "li"]  # once each, not three times
+    assert len(notices(db, "closed")) == 1
+
+
+def test_a_camera_offline_too_long_is_reported_to_its_site_once_per_outage(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    flow = CaseFlow(make_config(tmp_path), clock=clock)
+    sync_devices(db, [DeviceConfig.for_key("box-1", wire.DeviceKey.generate().public, site="site-a")])
+    record_status(db, "box-1", wire.Availability(state="online", cameras=["cam-1", "cam-2", "../x"]), T0)
+    stats = wire.Stats(
+        at="2026-11-18T11:06:40.000Z", cameras={"cam-1": {"connected": 1.0}, "cam-2": {"connected": 0.0}}
+    )
+    record_stats(db, "box-1", stats, T0)
+    record_stats(db, "box-1", stats, T0 + 300)  # still offline: the outage began at T0
+    assert sweep(db, flow, T0 + 599).cameras == 0
+    assert sweep(db, flow, T0 + 600).cameras == 1
+    assert notices(db) == [("zhang", "camera:box-1/cam-2", "camera_offline")]
+    assert sweep(db, flow, T0 + 900).cameras == 0
+
+    # Back, then the whole box drops off (its last will): both cameras count from then.
+    record_status(db, "box-1", wire.Availability(state="online", cameras=["cam-1", "cam-2"]), T0 + 1000)
+    record_status(db, "box-1", wire.Availability(state="offline"), T0 + 2000)
+    assert sweep(db, flow, T0 + 2600).cameras == 2
+    assert sorted(s for _, s, _ in notices(db)[-2:]) == ["camera:box-1/cam-1", "camera:box-1/cam-2"]
+    names = {r[0] for r in db.execute("SELECT camera FROM cameras")}
+    assert names == {"cam-1", "cam-2"}  # the bad name was logged and left out
