@@ -15,6 +15,7 @@ from central.api.commands import API_COMMANDS, add_api_arguments, add_api_comman
 from central.audit.chain import AuditTrail
 from central.audit.commands import AUDIT_COMMANDS, add_audit_commands, run_audit_command
 from central.auth.commands import AUTH_COMMANDS, add_auth_commands, run_auth_command
+from central.caseflow.states import Status
 from central.config import ConfigError, load_config
 from central.console.commands import run_serve_command
 from central.console.stack import ConsoleStack
@@ -37,7 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     orders = sub.add_parser("orders", help="print the work orders")
     orders.add_argument("--config", type=Path, required=True, help="central YAML config")
     orders.add_argument(
-        "--status", choices=["open", "verified", "closed"], help="only orders with this status"
+        "--status", choices=["open", *(str(s) for s in Status)],
+        help="only orders with this status ('open': any status still being worked)",
     )
     add_device_commands(sub)  # enroll-device, revoke-device, devices
     add_api_commands(sub)  # serve

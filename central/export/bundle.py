@@ -87,7 +87,7 @@ def _events(db: Database, order_id: str) -> list[dict[str, Any]]:
         db.query(
             "SELECT e.message_id, e.kind, e.at, e.device_id, e.key_id, e.manifest, e.signature"
             " FROM order_events o JOIN events e ON e.message_id = o.message_id"
-            " WHERE o.work_order_id = ? ORDER BY e.received_at, e.message_id",
+            " WHERE o.work_order_id = ? ORDER BY e.received_at, e.rowid",
             [order_id],
         )
     )
