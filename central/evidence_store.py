@@ -58,11 +58,13 @@ class ContentStore:
             return False
         return size is None or st.st_size == size
 
-    def adopt(self, src: Path, sha256: str) -> Path:
+    def adopt(self, src: Path, sha256: str, *, sync_dir: bool = True) -> Path:
         """Move `src`, whose content the caller has verified to hash to `sha256`, into the store.
 
         `src` must be on the same file system (data_dir/incoming is). If the store already has
         the file, `src` is deleted instead: the content is the same by construction.
+        `sync_dir=False` leaves the fsync of the new name's folder to the caller (`sync_folder`),
+        who may then make several names durable with one flush.
         """
         dest = self.path_for(sha256)
         if dest.exists():
@@ -73,8 +75,13 @@ class ContentStore:
             os.fsync(fh.fileno())
         os.chmod(src, 0o444)
         os.replace(src, dest)
-        _fsync_dir(dest.parent)
+        if sync_dir:
+            _fsync_dir(dest.parent)
         return dest
+
+    def sync_folder(self, path: Path) -> None:
+        """fsync the folder holding `path` (a name `adopt(sync_dir=False)` made)."""
+        _fsync_dir(path.parent)
 
     def put_bytes(self, data: bytes) -> str:
         """Store `data`; return its sha256."""

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from central.evidence_store import ContentStore
-from central.ingest.assembler import FileAssembler
+from central.ingest.assembler import CHECKPOINT_BYTES, FileAssembler
 from central.ingest.ranges import add_range, covers, gaps
 from central.ingest.refusal import Refusal
 from central.store import evidence_file, open_database
@@ -157,13 +157,52 @@ def test_a_new_assembler_on_the_same_folder_finishes_a_transfer_begun_before_a_r
     first.on_init(t_init(sha), init_payload(data))
     for off, chunk in segs[:3]:
         first.on_segment(t_seg(sha, off), chunk)
-    # No clean shutdown: the old connection is simply abandoned.
+    first.checkpoint_all()  # a clean stop (MqttConsumer.stop)
     second = make_assembler(tmp_path)
     second.on_segment(t_seg(sha, segs[1][0]), segs[1][1])  # a redelivery of what was already written
     for off, chunk in segs[3:]:
         second.on_segment(t_seg(sha, off), chunk)
     assert second.on_fin(t_fin(sha, 5000)).status == "ok"
     assert second.evidence.path_for(sha).read_bytes() == data
+
+
+def test_after_a_crash_the_fin_asks_again_for_what_was_not_checkpointed(tmp_path: Path) -> None:
+    """Segments are made durable at checkpoints, not one by one: nothing was promised for them."""
+    data = data_of(5000)
+    sha = hashlib.sha256(data).hexdigest()
+    segs = segments(data)
+    first = make_assembler(tmp_path)
+    first.on_init(t_init(sha), init_payload(data))
+    for off, chunk in segs[:3]:
+        first.on_segment(t_seg(sha, off), chunk)
+    # No clean shutdown: the old connection is simply abandoned, with the ranges in its memory.
+    second = make_assembler(tmp_path)
+    for off, chunk in segs[3:]:
+        second.on_segment(t_seg(sha, off), chunk)
+    missing = second.on_fin(t_fin(sha, 5000))
+    assert missing.status == "missing" and missing.reason == "bytes 0-3000 not received"
+    # The edge sends the file again; the last byte completes it (the fin was recorded).
+    results = [second.on_segment(t_seg(sha, off), chunk) for off, chunk in segs]
+    assert results[-1] is not None and results[-1].status == "ok"
+    assert second.evidence.path_for(sha).read_bytes() == data
+
+
+def test_ranges_are_committed_only_after_the_bytes_are_fsynced(tmp_path: Path) -> None:
+    data = data_of(3 * CHECKPOINT_BYTES // 2)
+    sha = hashlib.sha256(data).hexdigest()
+    a = make_assembler(tmp_path, max_file_bytes=len(data))
+    a.on_init(t_init(sha), init_payload(data))
+    chunks = segments(data, 1 << 20)
+    committed = []
+    for off, chunk in chunks:
+        a.on_segment(t_seg(sha, off), chunk)
+        committed.append(json.loads(a.db.execute("SELECT ranges FROM transfers").fetchone()[0]))
+    # Nothing until CHECKPOINT_BYTES were written, then all of them at once.
+    per_checkpoint = CHECKPOINT_BYTES // (1 << 20)
+    assert committed[: per_checkpoint - 1] == [[]] * (per_checkpoint - 1)
+    assert committed[per_checkpoint - 1] == [[0, CHECKPOINT_BYTES]]
+    assert a.on_fin(t_fin(sha, len(data))).status == "ok"
+    assert a.evidence.path_for(sha).read_bytes() == data
 
 
 def test_bad_inits_and_orphans(tmp_path: Path) -> None:
@@ -212,3 +251,20 @@ def test_ranges_agree_with_a_set_of_bytes(pieces: list[tuple[int, int]]) -> None
     assert {b for s, e in ranges for b in range(s, e)} == have
     assert {b for s, e in gaps(ranges, size) for b in range(s, e)} == set(range(size)) - have
     assert covers(ranges, size) == (have == set(range(size)))
+
+
+def test_bytes_written_again_differently_are_caught_by_the_final_hash(tmp_path: Path) -> None:
+    """The in-order hash must not vouch for bytes a later segment overwrote."""
+    data = data_of(3000)
+    sha = hashlib.sha256(data).hexdigest()
+    a = make_assembler(tmp_path)
+    a.on_init(t_init(sha), init_payload(data))
+    segs = segments(data)
+    a.on_segment(t_seg(sha, 0), segs[0][1])
+    a.on_segment(t_seg(sha, 500), bytes(1000))  # over hashed bytes, with other ones
+    for off, chunk in segs[1:]:
+        a.on_segment(t_seg(sha, off), chunk)
+    with pytest.raises(Refusal) as refused:
+        a.on_fin(t_fin(sha, 3000))
+    assert refused.value.reason == "file_hash_mismatch"
+    assert not a.evidence.has(sha)

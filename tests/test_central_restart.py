@@ -82,7 +82,9 @@ def test_a_transfer_survives_kill_9_of_the_central(
         segs = edge.segments(clip)
         edge.send_init(bundle, clip)
         edge.send_segments(bundle, clip, segs[:4])
-        wait_for(lambda: ranges_of(db) == [[0, 4096]], 10, "the first four segments on disk")
+        partial = tmp_path / "data" / "incoming" / "box-1" / f"{clip.sha256}.part"
+        wait_for(lambda: partial.exists() and partial.stat().st_size == 4096, 10, "the first four segments written")
+        assert ranges_of(db) == []  # written, not checkpointed: segments are not made durable one by one
 
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -94,6 +96,14 @@ def test_a_transfer_survives_kill_9_of_the_central(
         edge.send_event(bundle)
 
         proc = start_central(cfg, log)
+        # What was not checkpointed is asked for again (the edge still holds the whole bundle),
+        # and the event waits for the clip. The edge sends them again, as the uplink does.
+        gap = edge.wait_ack(clip.sha256, "missing", timeout=30)
+        assert gap["reason"] == "bytes 0-4096 not received"
+        edge.wait_ack(bundle.event_id, "missing", timeout=30)
+        edge.send_segments(bundle, clip, segs[:4])
+        edge.wait_ack(clip.sha256, "ok", timeout=30)
+        edge.send_event(bundle)
         ack = edge.wait_ack(bundle.event_id, "ok", timeout=30)
         assert ack["work_order"]
         stored = tmp_path / "data" / "evidence" / clip.sha256[:2] / clip.sha256

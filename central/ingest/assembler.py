@@ -1,18 +1,34 @@
 """Reassembly of file transfers on disk, idempotent and restart-safe.
 
 A transfer is keyed by (device, sha256). Each segment is written at its offset into
-incoming/<device>/<sha256>.part and fsynced *before* its byte range is committed to the
-`transfers` row, so after a crash the recorded ranges never claim bytes that are not on disk;
-the broker redelivers whatever the central had not acknowledged. Duplicate and out-of-order
-segments are harmless. When every byte is there and the fin has arrived, the file's size and
-sha256 are checked and it moves into the evidence store, or into quarantine if the hash is wrong.
+incoming/<device>/<sha256>.part. Its byte range is kept in memory and made durable at a
+checkpoint: the partial file is fsynced *before* the ranges are committed to the `transfers` row,
+so after a crash the recorded ranges never claim bytes that are not on disk. Duplicate and
+out-of-order segments are harmless. When every byte is there and the fin has arrived, the file's
+size and sha256 are checked and it moves (fsynced) into the evidence store, or into quarantine
+if the hash is wrong.
+
+Why segments are not made durable one by one: nothing is promised per segment. The edge keeps a
+file until the central's `file ok` ack, which comes only after the file is complete, fsynced in
+the evidence store and committed. A crash loses at most the ranges since the last checkpoint;
+the fin (redelivered by the broker, or resent by the edge after its ack timeout) then finds gaps
+and answers `file missing`, and the edge sends the file again. Checkpoints happen at the fin and
+every CHECKPOINT_BYTES, which bounds what a crash in the middle of a large file costs. (An fsync
+plus a commit per 256 KiB segment used to be most of the central's ingest time.)
+
+For the same reason the `transfers` rows (an init, a checkpoint's ranges) are committed without
+waiting for the disk (`synchronous=NORMAL` for that commit): a power loss may roll them back,
+which only makes the central claim fewer bytes than it holds. What precedes an ack (the evidence
+row of a complete file, and the event's filing in the handler) is committed with the connection's
+own setting (FULL), and that commit makes every earlier one durable too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -21,14 +37,20 @@ from pydantic import ValidationError
 from sqlite_utils import Database
 
 from central.evidence_store import ContentStore, sha256_of_file
-from central.ingest.ranges import Ranges, add_range, covers, gaps
+from central.ingest.partial_files import TransferProgress, fsync_file, write_segment
+from central.ingest.ranges import Ranges, covers, gaps
 from central.ingest.refusal import AckRef, Refusal
 from central.store.evidence import evidence_file, record_evidence_file
 from central.timefmt import Clock, utc_iso
 from wire.messages import MAX_SEGMENT_BYTES, FileInit
 from wire.topics import Topic
 
-__all__ = ["FileAssembler", "FileResult"]
+__all__ = ["CHECKPOINT_BYTES", "FileAssembler", "FileResult"]
+
+CHECKPOINT_BYTES = 8 * 1024 * 1024
+# Transfers kept in memory at most; beyond, checkpointed ones are forgotten (their rows are in
+# the database) so that transfers an edge abandoned do not pile up.
+_MAX_REMEMBERED = 4096
 
 log = logging.getLogger("central.ingest")
 
@@ -66,6 +88,9 @@ class FileAssembler:
         self.incoming_dir = incoming_dir
         self.max_file_bytes = max_file_bytes
         self.clock = clock
+        self._progress: dict[tuple[str, str], TransferProgress] = {}
+        self._names_to_sync: list[Path] = []  # stored files whose folder is not fsynced yet
+        self._folders: set[Path] = set()  # incoming/<device> folders known to exist
 
     # -- paths and rows ---------------------------------------------------------------------------
 
@@ -73,13 +98,77 @@ class FileAssembler:
         # Both parts were checked by wire.parse_topic: an id and 64 hex digits.
         return self.incoming_dir / device / f"{sha256}.part"
 
+    def _progress_of(self, device: str, sha256: str) -> TransferProgress | None:
+        """The transfer in memory, or loaded from its row (after a restart); None when there is none."""
+        progress = self._progress.get((device, sha256))
+        if progress is not None:
+            return progress
+        cursor = self.db.conn.execute("SELECT * FROM transfers WHERE device_id = ? AND sha256 = ?", [device, sha256])
+        found = cursor.fetchone()
+        if found is None:
+            return None
+        progress = TransferProgress.from_row(dict(zip([c[0] for c in cursor.description], found, strict=True)))
+        self._remember(device, sha256, progress)
+        return progress
+
+    def _remember(self, device: str, sha256: str, progress: TransferProgress) -> None:
+        if len(self._progress) >= _MAX_REMEMBERED:
+            for key in [k for k, p in self._progress.items() if p.bytes_since_checkpoint == 0]:
+                del self._progress[key]
+        self._progress[(device, sha256)] = progress
+
     def _transfer(self, device: str, sha256: str) -> dict[str, Any] | None:
-        rows = list(
-            self.db.query("SELECT * FROM transfers WHERE device_id = ? AND sha256 = ?", [device, sha256])
-        )
-        return rows[0] if rows else None
+        progress = self._progress_of(device, sha256)
+        return progress.row if progress is not None else None
+
+    @contextlib.contextmanager
+    def _no_wait_for_disk(self) -> Iterator[None]:
+        """Commits inside are durable at the next FULL commit, or lost to a power cut (see the module doc)."""
+        if self.db.conn.in_transaction:  # the setting cannot change inside a transaction: keep the caller's
+            yield
+            return
+        previous = int(self.db.execute("PRAGMA synchronous").fetchone()[0])
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA synchronous={previous}")
+
+    def _checkpoint(self, device: str, sha256: str, progress: TransferProgress, *, fin_seen: bool = False) -> None:
+        """fsync the partial file, then commit the ranges it holds (and, if given, that the fin came)."""
+        partial = self._partial_path(device, sha256)
+        ranges: Ranges = progress.ranges
+        if ranges and partial.exists():
+            fsync_file(partial)  # the bytes are durable before the ranges that claim them are committed
+        else:
+            ranges = progress.ranges = []  # the file is gone: none of it is there
+        sets = "ranges = ?, updated_at = ?" + (", fin_seen = 1" if fin_seen else "")
+        with self._no_wait_for_disk():
+            self.db.execute(
+                f"UPDATE transfers SET {sets} WHERE device_id = ? AND sha256 = ?",
+                [json.dumps(ranges), utc_iso(self.clock()), device, sha256],
+            )
+        progress.checkpointed(fin_seen)
+
+    def sync_stored(self) -> None:
+        """fsync the folders of the files stored since the last call: due before their `file ok` acks.
+
+        (IngestHandler.after_commit calls it.) After the first fsync the file system's journal
+        usually has nothing left to write for the others.
+        """
+        folders = {p.parent: p for p in self._names_to_sync}
+        self._names_to_sync = []
+        for path in folders.values():
+            self.evidence.sync_folder(path)
+
+    def checkpoint_all(self) -> None:
+        """Make every written range durable: on a clean stop, so a restart need not ask for it again."""
+        for (device, sha256), progress in list(self._progress.items()):
+            if progress.bytes_since_checkpoint:
+                self._checkpoint(device, sha256, progress)
 
     def _drop_transfer(self, device: str, sha256: str) -> None:
+        self._progress.pop((device, sha256), None)
         self.db.execute("DELETE FROM transfers WHERE device_id = ? AND sha256 = ?", [device, sha256])
 
     def _stored(self, sha256: str) -> bool:
@@ -144,35 +233,43 @@ class FileAssembler:
                     f"{existing['size']} bytes of {existing['media_type']}",
                 )
             return None  # a repeated init: the transfer goes on
-        self.db.table("transfers").insert(
-            {
-                "device_id": topic.device,
-                "sha256": sha,
-                "site": topic.site,
-                "camera": topic.camera,
-                "event_id": init.event_id,
-                "role": init.role,
-                "name": init.name,
-                "media_type": init.media_type,
-                "size": init.size,
-                "ranges": "[]",
-                "fin_seen": 0,
-                "started_at": utc_iso(now),
-                "updated_at": utc_iso(now),
-            }
-        )
+        with self._no_wait_for_disk():
+            self._insert_transfer(topic, init, now)
         return None
+
+    def _insert_transfer(self, topic: Topic, init: FileInit, now: float) -> None:
+        row = {
+            "device_id": topic.device,
+            "sha256": init.sha256,
+            "site": topic.site,
+            "camera": topic.camera,
+            "event_id": init.event_id,
+            "role": init.role,
+            "name": init.name,
+            "media_type": init.media_type,
+            "size": init.size,
+            "ranges": "[]",
+            "fin_seen": 0,
+            "started_at": utc_iso(now),
+            "updated_at": utc_iso(now),
+        }
+        # Plain SQL: sqlite-utils' insert() looks the table up first, a cost paid for every file.
+        self.db.execute(
+            f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
+        )
+        self._remember(topic.device, init.sha256, TransferProgress(row, []))
 
     def on_segment(self, topic: Topic, payload: bytes) -> FileResult | None:
         assert topic.file_sha256 is not None and topic.offset is not None
         sha, offset = topic.file_sha256, topic.offset
-        row = self._transfer(topic.device, sha)
-        if row is None:
+        progress = self._progress_of(topic.device, sha)
+        if progress is None:
             if self._stored(sha):
                 return FileResult(sha, "ok", duplicate=True)
             raise Refusal(
                 "segment_without_init", f"segment at offset {offset} of file {sha}: no init received"
             )
+        row = progress.row
         size = int(row["size"])
         if not payload:
             raise Refusal("empty_segment", f"segment at offset {offset} of file {sha} is empty")
@@ -188,31 +285,26 @@ class FileAssembler:
             raise Refusal("topic_mismatch", f"segment of file {sha} on another camera's topic than its init")
 
         partial = self._partial_path(topic.device, sha)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT, 0o600)
-        try:
-            os.pwrite(fd, payload, offset)
-            os.fsync(fd)  # the bytes are durable before the range that claims them is committed
-        finally:
-            os.close(fd)
-        ranges = add_range([(int(s), int(e)) for s, e in json.loads(row["ranges"])], offset, end)
-        self.db.execute(
-            "UPDATE transfers SET ranges = ?, updated_at = ? WHERE device_id = ? AND sha256 = ?",
-            [json.dumps(ranges), utc_iso(self.clock()), topic.device, sha],
-        )
-        if row["fin_seen"] and covers(ranges, size):
-            return self._complete(topic.device, sha, size, row)
+        if partial.parent not in self._folders:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(partial.parent)
+        write_segment(partial, offset, payload)  # fsynced at the next checkpoint
+        progress.wrote(offset, payload)
+        if row["fin_seen"] and covers(progress.ranges, size):
+            return self._complete(topic.device, sha, size, progress)
+        if progress.bytes_since_checkpoint >= CHECKPOINT_BYTES:
+            self._checkpoint(topic.device, sha, progress)
         return None
 
     def on_fin(self, topic: Topic) -> FileResult:
         assert topic.file_sha256 is not None and topic.size is not None
         sha = topic.file_sha256
-        row = self._transfer(topic.device, sha)
-        if row is None:
+        progress = self._progress_of(topic.device, sha)
+        if progress is None:
             if self._stored(sha):
                 return FileResult(sha, "ok", duplicate=True)
             return FileResult(sha, "missing", "no transfer of this file in progress: send init and segments")
-        size = int(row["size"])
+        size = int(progress.row["size"])
         if topic.size != size:
             saved = self._quarantine_partial(topic.device, sha)
             self._drop_transfer(topic.device, sha)
@@ -222,22 +314,24 @@ class FileAssembler:
                 ack=("file", sha),
                 saved_sha256=saved,
             )
-        ranges: Ranges = [(int(s), int(e)) for s, e in json.loads(row["ranges"])]
-        if covers(ranges, size):
-            return self._complete(topic.device, sha, size, row)
-        self.db.execute(
-            "UPDATE transfers SET fin_seen = 1, updated_at = ? WHERE device_id = ? AND sha256 = ?",
-            [utc_iso(self.clock()), topic.device, sha],
-        )
+        if covers(progress.ranges, size):
+            return self._complete(topic.device, sha, size, progress)
+        ranges = progress.ranges
+        self._checkpoint(topic.device, sha, progress, fin_seen=True)
         return FileResult(sha, "missing", _describe_gaps(gaps(ranges, size)))
 
-    def _complete(self, device: str, sha: str, size: int, row: dict[str, Any]) -> FileResult:
+    def _complete(self, device: str, sha: str, size: int, progress: TransferProgress) -> FileResult:
+        row = progress.row
         partial = self._partial_path(device, sha)
         if not partial.exists():
             self._drop_transfer(device, sha)
             log.error("partial file %s vanished before it was complete; asking the edge to resend", partial)
             return FileResult(sha, "missing", "the central lost the partial file: send it again")
-        actual, actual_size = sha256_of_file(partial)
+        hashed = progress.sha256_of_all(size)
+        if hashed is not None and partial.stat().st_size == size:
+            actual, actual_size = hashed, size  # hashed as the segments came, in order
+        else:
+            actual, actual_size = sha256_of_file(partial)
         if actual != sha or actual_size != size:
             self.quarantine.adopt(partial, actual)
             self._drop_transfer(device, sha)
@@ -247,7 +341,7 @@ class FileAssembler:
                 ack=("file", sha),
                 saved_sha256=actual,
             )
-        self.evidence.adopt(partial, sha)
+        self._names_to_sync.append(self.evidence.adopt(partial, sha, sync_dir=False))
         with self.db.atomic():
             record_evidence_file(
                 self.db,

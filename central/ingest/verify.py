@@ -1,4 +1,5 @@
-"""Checking a signed event: known device, its key, the signature over the manifest as received, the topic."""
+"""Checking a signed event: enrolled device, its key (not revoked), the signature over the manifest
+as received, the topic."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from central.config import DeviceConfig
+from central.devices.registry import DeviceTrust
 from central.ingest.refusal import AckRef, Refusal
 from wire.errors import WireError
 from wire.ids import check_event_id
@@ -46,31 +48,42 @@ def _event_ref(manifest: dict[str, Any]) -> tuple[AckRef | None, EventKind | Non
     return ref, kind
 
 
-def verify_event(topic: Topic, payload: bytes, device: DeviceConfig | None) -> VerifiedEvent:
-    """The checked event, or a Refusal; a Refusal names the event to reject once the device is known."""
+def verify_event(topic: Topic, payload: bytes, device: DeviceTrust | DeviceConfig | None) -> VerifiedEvent:
+    """The checked event, or a Refusal; a Refusal names the event to reject once the device is known.
+
+    `device`: the device's enrolled keys (central.devices), or one config entry (tools, tests).
+    """
     body = parse_json_object(payload, "event")
     manifest = body.get("manifest")
     if not isinstance(manifest, dict):
         raise Refusal("invalid_event", "event has no manifest object")
     if device is None:
-        # No ack: nobody vouches for this sender. If it is a real box someone forgot to register,
+        # No ack: nobody vouches for this sender. If it is a real box someone forgot to enrol,
         # its spool keeps the evidence until it is.
-        raise Refusal("unknown_device", f"device {topic.device!r} is not in the central's device list")
+        raise Refusal("unknown_device", f"device {topic.device!r} is not enrolled")
+    trust = DeviceTrust.from_config(device) if isinstance(device, DeviceConfig) else device
     ref, kind = _event_ref(manifest)
 
     def refuse(reason: str, detail: str) -> Refusal:
         return Refusal(reason, detail, ack=ref, kind=kind)
 
     key_id = body.get("key_id")
-    if key_id != device.key_id:
+    key = trust.key(key_id)
+    if key is None:
         raise refuse(
             "unknown_key",
-            f"key_id {key_id!r} is not the configured key {device.key_id} of device {device.device_id!r}",
+            f"key_id {key_id!r} is not an enrolled key of device {trust.device_id!r}",
+        )
+    if key.revoked:
+        # Checked before the signature: whatever a revoked key signed proves nothing any more.
+        raise refuse(
+            "revoked_key",
+            f"revoked key {key.key_id} of device {trust.device_id!r} (revoked {key.revoked_at}: {key.reason})",
         )
     signature = body.get("signature")
-    if not isinstance(signature, str) or not verify_manifest(device.public_key, manifest, signature):
+    if not isinstance(signature, str) or not verify_manifest(key.public_key, manifest, signature):
         raise refuse(
-            "bad_signature", f"signature does not verify with the key of device {device.device_id!r}"
+            "bad_signature", f"signature does not verify with the key of device {trust.device_id!r}"
         )
     try:
         message = EventMessage.model_validate(body)
@@ -85,8 +98,8 @@ def verify_event(topic: Topic, payload: bytes, device: DeviceConfig | None) -> V
             f"manifest of {m.device_id}/{m.site}/{m.camera} arrived on the topic of "
             f"{topic.device}/{topic.site}/{topic.camera}",
         )
-    if device.site is not None and m.site != device.site:
+    if key.site is not None and m.site != key.site:
         raise refuse(
-            "site_not_allowed", f"device {device.device_id!r} belongs to site {device.site!r}, not {m.site!r}"
+            "site_not_allowed", f"device {trust.device_id!r} belongs to site {key.site!r}, not {m.site!r}"
         )
     return VerifiedEvent(message, canonical_json(manifest).decode())

@@ -1,0 +1,98 @@
+"""Partial files in incoming/: what the assembler keeps in memory about each, and cheap disk writes.
+
+A transfer's progress lives in memory between checkpoints (central.ingest.assembler says why
+that is safe): its `transfers` row as committed, every range written, and a sha256 fed with the
+bytes as they arrive in order, so that completing a file rarely needs to read it back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from central.ingest.ranges import Ranges, add_range
+
+__all__ = ["TransferProgress", "fsync_file", "write_segment"]
+
+
+def _sync_file_range() -> Any:
+    """Linux's sync_file_range(2) through libc, or None where there is none."""
+    try:
+        func = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).sync_file_range
+    except (OSError, AttributeError, TypeError):
+        return None
+    func.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+    return func
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writing the range out; do not wait
+
+
+def write_segment(path: Path, offset: int, data: bytes) -> None:
+    """Write `data` at `offset` (creating the file, mode 0600), without waiting for the disk.
+
+    It does start the write-out (sync_file_range, where there is one), so the fsync that comes
+    before the file's ack finds little left to write: on the 2-core dev box a 2 MB file's fsync
+    took 24 ms after plain writes and 7 ms after these.
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.pwrite(fd, data, offset)
+        if _SYNC_FILE_RANGE is not None:
+            _SYNC_FILE_RANGE(fd, offset, len(data), _SYNC_FILE_RANGE_WRITE)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class TransferProgress:
+    """One transfer as the assembler knows it between checkpoints."""
+
+    row: dict[str, Any]  # the `transfers` row as committed (fin_seen kept current)
+    ranges: Ranges  # every range written: the committed ones and those since the last checkpoint
+    bytes_since_checkpoint: int = 0
+    _hasher: Any = field(default_factory=hashlib.sha256)
+    _hashed_upto: int = 0  # the hasher has seen exactly bytes [0, _hashed_upto) of the file
+    _hash_valid: bool = True
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> TransferProgress:
+        return cls(row, [(int(s), int(e)) for s, e in json.loads(row["ranges"])])
+
+    def wrote(self, offset: int, data: bytes) -> None:
+        """Record a segment just written at `offset`."""
+        self.ranges = add_range(self.ranges, offset, offset + len(data))
+        self.bytes_since_checkpoint += len(data)
+        if offset < self._hashed_upto:
+            # Bytes already hashed were written again, maybe differently: only a read-back can tell.
+            self._hash_valid = False
+        elif offset == self._hashed_upto and self._hash_valid:
+            self._hasher.update(data)
+            self._hashed_upto += len(data)
+        # (ahead of the hash: those bytes are hashed only by a read-back)
+
+    def sha256_of_all(self, size: int) -> str | None:
+        """The sha256 of the whole file when the in-order hash covers exactly `size` bytes, else None."""
+        if self._hash_valid and self._hashed_upto == size:
+            return str(self._hasher.hexdigest())
+        return None
+
+    def checkpointed(self, fin_seen: bool) -> None:
+        self.bytes_since_checkpoint = 0
+        if fin_seen:
+            self.row = {**self.row, "fin_seen": 1}
