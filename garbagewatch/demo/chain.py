@@ -16,6 +16,7 @@ from typing import Any
 
 import wire
 from central.audit.chain import AuditTrail
+from central.audit.schema import ensure_schema as ensure_audit_schema
 from central.auth.users import add_user
 from central.config import BrokerConfig as CentralBroker
 from central.config import CentralConfig, DeviceConfig, NotifyConfig
@@ -137,6 +138,11 @@ class Chain:
         self.broker.start()
         self.sink.start()
         config = self.central_config()
+        db = open_database(config.db_path)
+        try:
+            ensure_audit_schema(db)  # the service writes audit rows from its first event on
+        finally:
+            db.conn.close()
         if self.console_wanted:
             # The console with the API behind it; built first, it creates the audit tables.
             self.console = ConsoleStack(config, host="127.0.0.1", port=free_port())
