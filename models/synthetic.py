@@ -11,9 +11,11 @@ Classes follow the dataset: 0 garbage, 1 garbage_bin, 2 overflow.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 GARBAGE, BIN, OVERFLOW = 0, 1, 2
 BAG_COLOURS = [
@@ -43,6 +45,10 @@ def _jitter(rng: np.random.Generator, colour: tuple[int, int, int], amount: int 
     return (int(c[0]), int(c[1]), int(c[2]))
 
 
+def _triple(values: np.ndarray) -> tuple[int, int, int]:
+    return (int(values[0]), int(values[1]), int(values[2]))
+
+
 def _noise_texture(rng: np.random.Generator, h: int, w: int, base: int, spread: int) -> np.ndarray:
     small = rng.normal(base, spread, (max(h // 8, 1), max(w // 8, 1))).astype(np.float32)
     tex = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -55,7 +61,7 @@ def _facade(rng: np.random.Generator, img: np.ndarray, horizon: int) -> None:
     x = 0
     while x < w:
         bw = int(rng.integers(w // 6, w // 2))
-        colour = _jitter(rng, tuple(int(v) for v in rng.integers(90, 220, 3)), 10)
+        colour = _jitter(rng, _triple(rng.integers(90, 220, 3)), 10)
         top = int(rng.integers(0, max(horizon // 3, 1)))
         cv2.rectangle(img, (x, top), (x + bw, horizon), colour, -1)
         win = _jitter(rng, (70, 60, 50) if rng.random() < 0.6 else (180, 200, 210), 20)
@@ -68,7 +74,8 @@ def _facade(rng: np.random.Generator, img: np.ndarray, horizon: int) -> None:
             cv2.rectangle(img, (x + 5, sy), (x + bw - 5, sy + 30), _jitter(rng, (30, 30, 180), 60), -1)
             for k in range(int(rng.integers(2, 6))):
                 cx = x + 15 + k * 28
-                cv2.putText(img, "ABCDEFGH"[k], (cx, sy + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (240, 240, 240), 2)
+                cv2.putText(img, "ABCDEFGH"[k], (cx, sy + 24), cv2.FONT_HERSHEY_SIMPLEX, 0.8,
+                            (240, 240, 240), 2)
         x += bw
 
 
@@ -217,7 +224,7 @@ def _distractors(rng: np.random.Generator, img: np.ndarray, horizon: int) -> Non
         s = _scale_at(y2, horizon, h) * h / 720
         cw, ch = int(260 * s), int(100 * s)
         x1 = int(rng.uniform(-cw / 3, w - cw / 2))
-        colour = _jitter(rng, tuple(int(v) for v in rng.integers(20, 230, 3)), 0)
+        colour = _jitter(rng, _triple(rng.integers(20, 230, 3)), 0)
         cv2.rectangle(img, (x1, y2 - ch), (x1 + cw, y2 - ch // 5), colour, -1)
         cv2.rectangle(img, (x1 + cw // 5, y2 - ch - ch // 2), (x1 + 4 * cw // 5, y2 - ch), colour, -1)
         cv2.rectangle(img, (x1 + cw // 4, y2 - ch - ch // 3), (x1 + 3 * cw // 4, y2 - ch), (60, 50, 40), -1)
@@ -227,8 +234,9 @@ def _distractors(rng: np.random.Generator, img: np.ndarray, horizon: int) -> Non
         y2 = int(rng.uniform(horizon + 10, h))
         s = _scale_at(y2, horizon, h) * h / 720
         x = int(rng.uniform(0, w))
-        body = _jitter(rng, tuple(int(v) for v in rng.integers(20, 230, 3)), 0)
-        cv2.rectangle(img, (x - int(14 * s), y2 - int(110 * s)), (x + int(14 * s), y2 - int(50 * s)), body, -1)
+        body = _jitter(rng, _triple(rng.integers(20, 230, 3)), 0)
+        cv2.rectangle(img, (x - int(14 * s), y2 - int(110 * s)), (x + int(14 * s), y2 - int(50 * s)),
+                      body, -1)
         cv2.rectangle(img, (x - int(12 * s), y2 - int(50 * s)), (x + int(12 * s), y2), (50, 40, 40), -1)
         cv2.circle(img, (x, y2 - int(122 * s)), max(2, int(12 * s)), (120, 150, 190), -1)
     if rng.random() < 0.5:  # a tree trunk and crown
@@ -239,7 +247,7 @@ def _distractors(rng: np.random.Generator, img: np.ndarray, horizon: int) -> Non
 
 def degrade(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     """Camera and processing variety: exposure, colour cast, dusk, blur, noise, JPEG."""
-    out = img.astype(np.float32)
+    out: npt.NDArray[np.floating[Any]] = img.astype(np.float32)
     out = out * rng.uniform(0.6, 1.25) + rng.uniform(-25, 25)
     out *= rng.uniform(0.85, 1.15, 3)
     if rng.random() < 0.2:  # dusk
@@ -248,10 +256,11 @@ def degrade(rng: np.random.Generator, img: np.ndarray) -> np.ndarray:
     res = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.4:
         k = int(rng.choice([3, 5]))
-        res = cv2.GaussianBlur(res, (k, k), 0)
+        res = np.asarray(cv2.GaussianBlur(res, (k, k), 0), np.uint8)
     q = int(rng.integers(25, 90))
     ok, buf = cv2.imencode(".jpg", res, [cv2.IMWRITE_JPEG_QUALITY, q])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else res
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR) if ok else None
+    return res if decoded is None else np.asarray(decoded, np.uint8)
 
 
 @dataclass(frozen=True)
@@ -297,5 +306,6 @@ def to_yolo_lines(item: Labelled) -> list[str]:
     h, w = item.image.shape[:2]
     lines = []
     for cls, (x1, y1, x2, y2) in item.boxes:
-        lines.append(f"{cls} {(x1 + x2) / 2 / w:.6f} {(y1 + y2) / 2 / h:.6f} {(x2 - x1) / w:.6f} {(y2 - y1) / h:.6f}")
+        cx, cy, bw, bh = (x1 + x2) / 2 / w, (y1 + y2) / 2 / h, (x2 - x1) / w, (y2 - y1) / h
+        lines.append(f"{cls} {cx:.6f} {cy:.6f} {bw:.6f} {bh:.6f}")
     return lines

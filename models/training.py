@@ -67,7 +67,7 @@ def _write_degraded(args: tuple[Path, Path, int]) -> None:
     img = cv2.imread(str(src), cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError(f"{src}: not a readable image")
-    out = degrade_photo(np.random.default_rng(seed), img)
+    out = degrade_photo(np.random.default_rng(seed), np.asarray(img, np.uint8))
     cv2.imwrite(str(dst), out, [cv2.IMWRITE_JPEG_QUALITY, 92])
 
 
@@ -108,7 +108,8 @@ def build_dataset(source: Path, out: Path, recipe: Recipe, val_source: Path | No
     val = val_source or (source / "valid")
     data_yaml = out / "data.yaml"
     names = "\n".join(f"  {i}: {n}" for i, n in enumerate(CLASS_NAMES))
-    data_yaml.write_text(f"path: {out.resolve()}\ntrain: train/images\nval: {val.resolve()}/images\nnames:\n{names}\n")
+    data_yaml.write_text(
+        f"path: {out.resolve()}\ntrain: train/images\nval: {val.resolve()}/images\nnames:\n{names}\n")
     return data_yaml
 
 
@@ -126,14 +127,14 @@ def _offline_ultralytics() -> None:
     def _no_font(*_: object, **__: object) -> None:
         return None
 
-    checks.check_amp = _amp_ok  # type: ignore[assignment]
-    trainer.check_amp = _amp_ok  # type: ignore[attr-defined]
-    checks.check_font = _no_font  # type: ignore[assignment]
-    data_utils.check_font = _no_font  # type: ignore[attr-defined]
+    checks.check_amp = _amp_ok  # type: ignore[assignment, unused-ignore]
+    trainer.check_amp = _amp_ok  # type: ignore[attr-defined, unused-ignore]
+    checks.check_font = _no_font  # type: ignore[assignment, unused-ignore]
+    data_utils.check_font = _no_font  # type: ignore[attr-defined, unused-ignore]
     try:
         import polars  # noqa: F401
     except ImportError:  # results.csv is still written; only ultralytics' own read-back needs polars
-        trainer.BaseTrainer.read_results_csv = lambda self: {}  # type: ignore[method-assign]
+        trainer.BaseTrainer.read_results_csv = lambda self: {}  # type: ignore[method-assign, unused-ignore]
 
 
 def train(data_yaml: Path, run_dir: Path, recipe: Recipe, device: str = "cpu", workers: int = 2,
