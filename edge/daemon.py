@@ -3,13 +3,16 @@
     cameras (one thread each) --AnalysisFrame--> detector worker --Detections--> CameraPipeline
         --signed bundle--> Spool --> Uplink (MQTT) --> central
 
-One detector serves all cameras: its queue holds at most the newest frame per camera, so a slow
-detector makes analyses late (counted) instead of making memory grow.
+One detector serves all cameras, from one thread per core its own threads leave: its queue holds at
+most the newest frame per camera, so a slow detector makes analyses late (counted) instead of
+making memory grow.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import ssl
 import threading
 import time
@@ -19,7 +22,7 @@ from collections.abc import Callable
 import wire
 from edge.camera_pipeline import CameraPipeline
 from edge.config import EdgeConfig
-from edge.detect import OnnxDetector
+from edge.detect import OnnxDetector, default_intra_op_threads
 from edge.evidence import PacketRingBuffer
 from edge.ingest import AnalysisFrame, CameraStream
 from edge.spool import Spool
@@ -27,24 +30,58 @@ from edge.uplink import Uplink
 
 log = logging.getLogger(__name__)
 
+_M_MMAP_THRESHOLD = -3  # glibc malloc.h
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def fix_malloc_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
+    """Serve every allocation over `threshold` with its own mmap, returned to the system when freed (glibc).
+
+    glibc raises its mmap threshold to the size of any large block freed (up to 32 MiB). After the
+    first decoded frame is freed, frames (3 MB of YUV, 6 MB of BGR, made and freed by every camera
+    thread at every analysis) come from per-thread arenas, which keep what was freed: the daemon
+    with 16 cameras held about 100 MB more (bench/edge_memory.py). A fixed threshold costs a
+    page-fault pass over each large block instead. MALLOC_MMAP_THRESHOLD_ in the environment wins.
+    Returns whether the threshold was set.
+    """
+    if "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    try:
+        libc = ctypes.CDLL(None)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt): nothing to tune
+        return False
+
 
 class DetectorWorker:
-    """One thread running the detector for all cameras, newest frame per camera first come first served."""
+    """Threads running the detector for all cameras: the newest frame per camera, first come first served.
 
-    def __init__(self, detector: OnnxDetector, deliver: Callable[[AnalysisFrame, object], None]) -> None:
+    Several threads analyse different cameras side by side, so analyses can use every core the
+    detector's own intra-op threads leave (one thread could not keep 16 cameras at 1080p on time on
+    2 cores with 40% of the CPU still free: bench/edge_capacity.py). A camera's frames are never
+    analysed at the same time, so each camera's results arrive in order.
+    """
+
+    def __init__(self, detector: OnnxDetector, deliver: Callable[[AnalysisFrame, object], None],
+                 threads: int = 1) -> None:
         self.detector = detector
         self._deliver = deliver
         self._pending: OrderedDict[str, AnalysisFrame] = OrderedDict()
+        self._busy: set[str] = set()  # cameras whose frame a thread is analysing
         self._cond = threading.Condition()
         self._stop = False
         self.analyses = 0
         self.late = 0  # a camera's frame replaced before it was analysed
         self.failures = 0
-        self.busy_seconds = 0.0
-        self._thread = threading.Thread(target=self._run, name="detector", daemon=True)
+        self.busy_seconds = 0.0  # summed over the threads
+        self._threads = [
+            threading.Thread(target=self._run, name="detector" if threads == 1 else f"detector-{i}", daemon=True)
+            for i in range(max(1, threads))
+        ]
 
     def start(self) -> DetectorWorker:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
         return self
 
     def submit(self, frame: AnalysisFrame) -> None:
@@ -58,29 +95,51 @@ class DetectorWorker:
     def stop(self, timeout: float = 5.0) -> None:
         with self._cond:
             self._stop = True
-            self._cond.notify()
-        self._thread.join(timeout)
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
+
+    def _take(self) -> AnalysisFrame | None:
+        """The oldest pending frame of a camera no thread is analysing (the lock held)."""
+        for camera, frame in self._pending.items():
+            if camera not in self._busy:
+                del self._pending[camera]
+                self._busy.add(camera)
+                return frame
+        return None
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stop:
+                frame = None
+                while not self._stop and (frame := self._take()) is None:
                     self._cond.wait()
-                if self._stop:
+                if self._stop or frame is None:
                     return
-                _, frame = self._pending.popitem(last=False)
             t0 = time.perf_counter()
+            failed = False
             try:
                 detections = self.detector.detect(frame.image)
                 self._deliver(frame, detections)
             except Exception:  # one bad frame never stops the worker
-                self.failures += 1
+                failed = True
                 log.exception("camera %s: analysis failed", frame.camera)
-            self.busy_seconds += time.perf_counter() - t0
-            self.analyses += 1
+            with self._cond:
+                self._busy.discard(frame.camera)
+                self.busy_seconds += time.perf_counter() - t0
+                self.failures += failed
+                self.analyses += 1
+                self._cond.notify()  # a frame of this camera may be waiting for it
+
+
+def detector_threads(intra_op_threads: int | None) -> int:
+    """How many detector threads: one per core the detector's intra-op threads leave, 1 to 4."""
+    intra = intra_op_threads or default_intra_op_threads()
+    return max(1, min(4, (os.cpu_count() or 1) // intra))
 
 
 def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
@@ -95,6 +154,7 @@ def tls_context(config: EdgeConfig) -> ssl.SSLContext | None:
 class EdgeDaemon:
     def __init__(self, config: EdgeConfig, *, version: str = "") -> None:
         self.config = config
+        fix_malloc_mmap_threshold()
         self.key = wire.DeviceKey.load(config.key_file)
         det = config.detector
         self.detector = OnnxDetector(det.model_path, conf_default=det.confidence,
@@ -111,7 +171,7 @@ class EdgeDaemon:
         )
         self.pipelines: dict[str, CameraPipeline] = {}
         self.streams: dict[str, CameraStream] = {}
-        self.worker = DetectorWorker(self.detector, self._deliver)
+        self.worker = DetectorWorker(self.detector, self._deliver, threads=detector_threads(det.threads))
         ev, st = config.evidence, config.stream
         for cam in config.cameras:
             ring = PacketRingBuffer(preroll_seconds=ev.preroll_seconds + ev.postroll_seconds + 2,
@@ -161,9 +221,7 @@ class EdgeDaemon:
         """The daemon's threads that are not alive (none once started and healthy)."""
         alive = {"detector": self.worker.alive(), "evidence": self._ticker.is_alive()}
         alive.update({f"camera {cid}": s.alive() for cid, s in self.streams.items()})
-        uplink_alive = getattr(self.uplink, "alive", None)  # Uplink.alive(), where the uplink has it
-        if callable(uplink_alive):
-            alive["uplink"] = bool(uplink_alive())
+        alive["uplink"] = self.uplink.alive()
         return [name for name, ok in alive.items() if not ok]
 
     def healthy(self) -> bool:

@@ -39,6 +39,20 @@ class PacketLike(Protocol):
     def __bytes__(self) -> bytes: ...
 
 
+_TIME_BASES: dict[tuple[int, int], Fraction] = {}
+
+
+def _shared_time_base(tb: Fraction) -> Fraction:
+    """One Fraction object per distinct time base: clips compare them per packet, `is` is cheapest."""
+    key = (tb.numerator, tb.denominator)
+    shared = _TIME_BASES.get(key)
+    if shared is None:
+        if len(_TIME_BASES) >= 256:  # streams have a handful; never let odd input grow it
+            return Fraction(tb)
+        shared = _TIME_BASES.setdefault(key, Fraction(tb))
+    return shared
+
+
 @dataclass(frozen=True, slots=True)
 class BufferedPacket:
     """A copy of one compressed packet, independent of the demuxer that produced it."""
@@ -61,7 +75,7 @@ class BufferedPacket:
             pts=packet.pts,
             dts=packet.dts,
             duration=packet.duration,
-            time_base=Fraction(tb),
+            time_base=_shared_time_base(tb),
             is_keyframe=bool(packet.is_keyframe),
             wall=wall,
         )

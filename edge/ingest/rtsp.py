@@ -38,6 +38,13 @@ log = logging.getLogger(__name__)
 # likewise: all counted, a warning at most this often.
 FAILURE_REMINDER_SECONDS = 60.0
 
+# Until two keyframes have shown a camera's GOP, analyses at least this far apart are guessed to
+# need keyframes only: cameras mostly send one every 1-2 s. A wrong guess costs one analysis;
+# decoding every frame of every camera meanwhile costs, when a box with 32 cameras starts, about
+# 4 cores for the first seconds (and a decoder's frame pool each). Shorter intervals need every
+# frame on nearly any camera, so those start decoding every frame.
+KEYFRAME_GUESS_MIN_INTERVAL = 1.0
+
 
 @dataclass(frozen=True)
 class AnalysisFrame:
@@ -252,7 +259,8 @@ class CameraStream:
                 ki = self.stats.keyframe_interval
                 self.stats.keyframe_interval = gap if ki == 0 else 0.7 * ki + 0.3 * gap
             self._last_key_wall = wall
-        keyframes_only = 0 < self.stats.keyframe_interval <= self.interval * 1.05
+        ki = self.stats.keyframe_interval
+        keyframes_only = ki <= self.interval * 1.05 if ki > 0 else self.interval >= KEYFRAME_GUESS_MIN_INTERVAL
         due = analysis_due(mono - self._last_analysis, self.interval,
                            self.stats.keyframe_interval if keyframes_only else 0.0)
         if keyframes_only and not packet.is_keyframe:
