@@ -56,6 +56,41 @@ def camera_clip(seconds: int = CLIP_SECONDS) -> Path:
     return path
 
 
+CAMERA_PHASES = 10  # distinct keyframe phases: cameras 0.2 s apart within the 2 s GOP
+
+
+def phased_clips(base: Path, phases: int = CAMERA_PHASES) -> list[Path]:
+    """`phases` copies of `base` whose keyframes fall at different moments of the GOP (cached).
+
+    Independent cameras are not frame-synchronous; cameras served from one file all started
+    together would send their keyframes at the same instant, and every keyframe-driven analysis
+    of the box would arrive in one burst every 2 s. Copy k starts `k * GOP / phases` frames into
+    the file and wraps around (packets remuxed, not re-encoded): its first frames, before its
+    first keyframe, cannot be decoded, as when a client joins a live camera mid-GOP; once
+    looping it is the same continuous stream.
+    """
+    import av
+
+    out = [CACHE_DIR / f"{base.stem}-phase{k}of{phases}.mp4" for k in range(phases)]
+    if all(p.is_file() for p in out):
+        return out
+    with av.open(str(base)) as src:
+        stream = src.streams.video[0]
+        packets = [p for p in src.demux(stream) if p.size]
+        step = packets[1].pts - packets[0].pts  # type: ignore[operator]
+        for k, path in enumerate(out):
+            offset = k * CLIP_GOP // phases
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.mp4")
+            with av.open(str(tmp), "w", format="mp4") as dst:
+                copy = dst.add_stream_from_template(stream, opaque=True)
+                for i, packet in enumerate(packets[offset:] + packets[:offset]):
+                    packet.pts = packet.dts = i * step
+                    packet.stream = copy
+                    dst.mux(packet)
+            os.replace(tmp, path)
+    return out
+
+
 # ---------------------------------------------------------------- /proc readings
 
 
@@ -146,16 +181,17 @@ def machine_line() -> str:
 
 
 class CameraFarm:
-    """`count` RTSP cameras all sending `clip`, spread over a few server processes."""
+    """`count` RTSP cameras sending `clip` (in CAMERA_PHASES keyframe phases), over a few server processes."""
 
     def __init__(self, workdir: Path, clip: Path, count: int, per_server: int = 16) -> None:
         from garbagewatch.devtools.rtsp_server import RtspServer
 
+        clips = phased_clips(clip)
         self.servers: list[RtspServer] = []
         self.urls: list[str] = []
         for first in range(0, count, per_server):
-            names = [f"cam{i:03d}" for i in range(first, min(count, first + per_server))]
-            server = RtspServer(workdir / f"rtsp-{first // per_server}", streams={n: clip for n in names})
+            names = {f"cam{i:03d}": clips[i % len(clips)] for i in range(first, min(count, first + per_server))}
+            server = RtspServer(workdir / f"rtsp-{first // per_server}", streams=names)
             self.servers.append(server)
             self.urls += [server.url(n) for n in names]
 

@@ -49,15 +49,20 @@ def _load() -> str:
         return "n/a"
 
 
-def _cpu_ticks() -> tuple[float, float]:
-    """(busy, total) seconds of all CPUs since boot, from /proc/stat; (0, 0) where there is none."""
+def _cpu_ticks() -> tuple[float, float, float]:
+    """(busy, steal, total) seconds of all CPUs since boot, from /proc/stat; zeros where there is none.
+
+    Steal is time the hypervisor gave our virtual CPUs to someone else: contention we cannot see
+    in our own process list.
+    """
     try:
-        fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        fields = [float(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
     except (OSError, ValueError, IndexError):
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
+    fields += [0.0] * (8 - len(fields))
     hz = float(os.sysconf("SC_CLK_TCK"))
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
-    return (sum(fields) - idle) / hz, sum(fields) / hz
+    idle, steal = fields[3] + fields[4], fields[7]  # idle + iowait; steal
+    return (sum(fields) - idle - steal) / hz, steal / hz, sum(fields) / hz
 
 
 def _own_cpu() -> float:
@@ -89,12 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         models.append(("baseline fp32", args.baseline))
     frames = _frames(args.frames, (1920, 1080))
     load_before = _load()
-    busy0, total0 = _cpu_ticks()
+    busy0, steal0, total0 = _cpu_ticks()
     own0 = _own_cpu()
     results: dict[int, list[Speed]] = {}
     for threads in (int(t) for t in args.threads.split(",")):
         results[threads] = measure([p for _, p in models], frames, threads=threads, runs=args.runs)
-    busy1, total1 = _cpu_ticks()
+    busy1, steal1, total1 = _cpu_ticks()
     cores = os.cpu_count() or 1
     wall = (total1 - total0) / cores
     others = max(0.0, (busy1 - busy0) - (_own_cpu() - own0)) / wall if wall > 0 else float("nan")
@@ -102,7 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"python {platform.python_version()}; load average before {load_before}, after {_load()}")
     # The machine is shared: how much CPU other processes took while we measured says how far to
     # trust the absolute figures (ratios between interleaved models suffer much less).
-    print(f"# other processes used {others:.2f} of {cores} cores on average during the run")
+    stolen = (steal1 - steal0) / wall if wall > 0 else float("nan")
+    print(f"# other processes used {others:.2f} of {cores} cores on average during the run, "
+          f"the hypervisor took {stolen:.2f}")
     print(f"# {args.runs} timed runs per model and setting (after 3 warm-up), medians, 1920x1080 frames")
     labels = [label for label, _ in models]
     base = labels.index("baseline fp32") if "baseline fp32" in labels else None

@@ -96,7 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--quantize-head", action="store_true", help="also int8 the Detect head's outputs")
     q.add_argument("--float-stem", action="store_true", help="keep the first convolution in float")
     q.add_argument("--full-range", action="store_true", help="8-bit weights instead of 7 (VNNI CPUs)")
-    q.add_argument("--keep", action="store_true", help="keep the int8 file even if it misses the bar")
+    q.add_argument("--keep", action="store_true", help="write the int8 file even if it misses the bar")
 
     r = sub.add_parser("errors", help="false positives and misses on a labelled split, by kind")
     model_args(r)
@@ -124,9 +124,9 @@ def _needs_ultralytics() -> bool:
     return True
 
 
-def _split_ok(split: Path, what: str = "dataset split") -> bool:
+def _split_ok(split: Path, what: str = "dataset split", option: str = "--data") -> bool:
     if not (split / "images").is_dir():
-        print(f"{what} not found at {split}: pass --data DIR, a YOLO split with images/ and labels/")
+        print(f"{what} not found at {split}: pass {option} DIR, a YOLO split with images/ and labels/")
         return False
     return True
 
@@ -219,7 +219,7 @@ def _synthetic_recall(args: argparse.Namespace) -> int:
 def _quantize(args: argparse.Namespace) -> int:
     if not (_model_ok(args.model) and _split_ok(args.data)):
         return 2
-    if not _split_ok(args.calibration, "calibration split"):
+    if not _split_ok(args.calibration, "calibration split", "--calibration"):
         return 2
     if importlib.util.find_spec("onnx") is None:
         print("the onnx package is needed to quantise: pip install onnx (it is in the dev extra)")
@@ -232,34 +232,41 @@ def _quantize(args: argparse.Namespace) -> int:
     from models.quantize import calibration_images, quantize_int8
     from models.speed import measure
 
+    out: Path = args.out
+    # Written beside the target first: a candidate that misses the bar must not replace (or
+    # remove) an int8 file already shipped there.
+    candidate = out.with_name(out.stem + ".candidate.onnx")
     cal = calibration_images(args.calibration, args.calibration_images)
-    out = quantize_int8(args.model, args.out, cal, keep_head_float=not args.quantize_head,
-                        keep_stem_float=args.float_stem, reduce_range=not args.full_range)
-    print(f"wrote {out} (static QDQ int8, {len(cal)} calibration images from {args.calibration})")
-    fp32 = evaluate(args.model, args.data, limit=args.limit, threads=args.threads, speed_runs=0)
-    int8 = evaluate(out, args.data, limit=args.limit, threads=args.threads, speed_runs=0)
-    frames = [np.asarray(cv2.imread(str(p), cv2.IMREAD_COLOR), np.uint8)
-              for p in sorted((args.data / "images").glob("*.jpg"))[:10]]
-    threads = args.threads or default_intra_op_threads()
-    sp32, sp8 = measure([args.model, out], frames, threads=threads, runs=30)
+    quantize_int8(args.model, candidate, cal, keep_head_float=not args.quantize_head,
+                  keep_stem_float=args.float_stem, reduce_range=not args.full_range)
+    print(f"quantised {args.model.name} (static QDQ int8, {len(cal)} calibration images from {args.calibration})")
+    try:
+        fp32 = evaluate(args.model, args.data, limit=args.limit, threads=args.threads, speed_runs=0)
+        int8 = evaluate(candidate, args.data, limit=args.limit, threads=args.threads, speed_runs=0)
+        frames = [np.asarray(cv2.imread(str(p), cv2.IMREAD_COLOR), np.uint8)
+                  for p in sorted((args.data / "images").glob("*.jpg"))[:10]]
+        threads = args.threads or default_intra_op_threads()
+        sp32, sp8 = measure([args.model, candidate], frames, threads=threads, runs=30)
+    except BaseException:
+        candidate.unlink(missing_ok=True)
+        raise
     for name, rep in (("fp32", fp32), ("int8", int8)):
         aps = " ".join(f"{k} {v:.3f}" for k, v in rep.per_class.items())
         print(f"{name} AP50 {aps} exposed_garbage {rep.exposed_ap50:.3f}")
     for name, sp in (("fp32", sp32), ("int8", sp8)):
         print(f"{name} speed {sp.model_only_ips:.1f} images/s model only, "
               f"{sp.with_pre_post_ips:.1f} images/s with pre/post-processing "
-              f"({threads} intra-op threads, median of {sp.runs})")
+              f"({threads} intra-op thread{'s' if threads > 1 else ''}, median of {sp.runs})")
     drop = fp32.exposed_ap50 - int8.exposed_ap50
-    faster = sp8.with_pre_post_ips > sp32.with_pre_post_ips
-    ok = drop <= INT8_MAX_AP50_DROP and faster
-    print(f"verdict: exposed_garbage AP50 {'-' if drop >= 0 else '+'}{abs(drop):.3f}, "
-          f"speed x{sp8.with_pre_post_ips / sp32.with_pre_post_ips:.2f}: "
+    ok = drop <= INT8_MAX_AP50_DROP and sp8.with_pre_post_ips > sp32.with_pre_post_ips
+    print(f"verdict: exposed_garbage AP50 {-drop:+.3f}, speed x{sp8.with_pre_post_ips / sp32.with_pre_post_ips:.2f}: "
           f"{'keep' if ok else 'do not ship'} (bar: AP50 drop <= {INT8_MAX_AP50_DROP} and faster)")
     if ok or args.keep:
-        print(f"{out} name {out.stem} sha256 {_sha256(out)}")
+        candidate.replace(out)
+        print(f"wrote {out} name {out.stem} sha256 {_sha256(out)}")
     else:
-        out.unlink()
-        print(f"removed {out}")
+        candidate.unlink()
+        print(f"not written: {out} is left as it was")
     return 0
 
 
