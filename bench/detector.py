@@ -79,13 +79,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     ap.add_argument("--int8", type=Path, default=INT8_MODEL, help="measured too when the file exists")
     ap.add_argument("--baseline", type=Path, help="e.g. the 640x640 export of the same weights")
+    ap.add_argument("--alone", action="store_true", help="only the shipped fp32 model, not interleaved")
     ap.add_argument("--threads", default="1,2", help="comma-separated intra-op thread counts")
     ap.add_argument("--runs", type=int, default=40)
     ap.add_argument("--frames", type=int, default=5)
     args = ap.parse_args(argv)
 
     models = [("shipped fp32", args.model)]
-    if args.int8.is_file():
+    if args.alone:
+        args.baseline = None
+    elif args.int8.is_file():
         models.append(("shipped int8", args.int8))
     if args.baseline is not None:
         if not args.baseline.is_file():
