@@ -79,6 +79,25 @@ class _Status:
         os.replace(tmp, path)
 
 
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _thread_cpu(prefixes: dict[str, str]) -> dict[str, float]:
+    """CPU seconds of this process's live threads, summed per thread-name prefix (-> key)."""
+    out = dict.fromkeys(prefixes.values(), 0.0)
+    for thread in threading.enumerate():
+        key = next((k for p, k in prefixes.items() if thread.name.startswith(p)), None)
+        if key is None or thread.native_id is None:
+            continue
+        try:
+            text = Path(f"/proc/self/task/{thread.native_id}/stat").read_text()
+        except OSError:
+            continue  # it has just ended
+        fields = text[text.rindex(")") + 2 :].split()
+        out[key] += (int(fields[11]) + int(fields[12])) / _TICKS
+    return out
+
+
 def _run_ours(spec: Spec, status: _Status, stop: threading.Event) -> Callable[[], None]:
     import wire
     from edge.config import BrokerConfig, CameraConfig, DetectorConfig, EdgeConfig, EvidenceConfig, SpoolConfig
@@ -119,7 +138,8 @@ def _run_ours(spec: Spec, status: _Status, stop: threading.Event) -> Callable[[]
                 "busy_seconds": w.busy_seconds,
                 "events": sum(p.events["confirmed"] for p in daemon.pipelines.values()),
                 "ring_mb": sum(p.ring.nbytes for p in daemon.pipelines.values()) / 1e6,
-                "ring_span_min": min((p.ring.span_seconds() for p in daemon.pipelines.values()), default=0.0)}
+                "ring_span_min": min((p.ring.span_seconds() for p in daemon.pipelines.values()), default=0.0),
+                **_thread_cpu({"detector": "cpu_detector", "camera-": "cpu_cameras"})}
 
     status.extra = extra
     daemon.start()

@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench._common import (
     CLIP_FPS,
@@ -72,6 +73,7 @@ class StepResult:
     lag_mean: float  # seconds from a frame's arrival to the end of its analysis
     peak_rss_mb: float
     load: float
+    breakdown: str = ""  # ours: CPU per analysis by thread
 
     @property
     def per_camera_ms(self) -> float:
@@ -86,7 +88,7 @@ class StepResult:
                 f"analyses min {self.analyses_ratio:.0%}, "
                 f"stream read min {self.frames_ratio:.0%}, overdue/late {self.overdue}/{self.analyses}, "
                 f"lag {self.lag_mean:.2f} s, peak rss {self.peak_rss_mb:.0f} MB, load {self.load:.1f}"
-                f"{'' if self.passed else ' -- ' + self.why}")
+                f"{'' if self.passed else ' -- ' + self.why}{self.breakdown}")
 
 
 def _wait_warm(child: PipelineProcess, cameras: int, timeout: float, settle: float) -> str | None:
@@ -145,7 +147,19 @@ def measure_step(pipeline: str, cameras: int, clip: Path, workdir: Path, *, inte
     assert s0 is not None and s1 is not None
     result = _judge(pipeline, cameras, s0, s1, c0, c1, srv0, srv1, rss, interval=interval, cpu_limit=cpu_limit)
     others = max(0.0, m1.cores_since(m0) - result.cores - result.server_cores)
-    return dataclasses.replace(result, other_cores=others)
+    return dataclasses.replace(result, other_cores=others, breakdown=_breakdown(s0, s1, c1.cpu_s - c0.cpu_s))
+
+
+def _breakdown(s0: dict[str, Any], s1: dict[str, Any], cpu_s: float) -> str:
+    """Where ours spends its CPU, per analysis: detector threads, camera threads, the rest."""
+    if "cpu_detector" not in s1:
+        return ""
+    n = max(1, s1["worker_analyses"] - s0["worker_analyses"])
+    detector = s1["cpu_detector"] - s0["cpu_detector"]
+    cameras = s1["cpu_cameras"] - s0["cpu_cameras"]
+    rest = cpu_s - detector - cameras
+    return (f"; CPU per analysis: detector threads {1000 * detector / n:.0f} ms, camera threads (RTSP, ring, "
+            f"decode, BGR) {1000 * cameras / n:.0f} ms, decoder slice threads and the rest {1000 * rest / n:.0f} ms")
 
 
 def _judge(pipeline: str, cameras: int, s0: dict[str, object], s1: dict[str, object], c0: CpuSample,
@@ -264,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"# {pipeline}: {best[pipeline]} cameras ({(time.monotonic() - start_all) / 60:.1f} min so far)",
               flush=True)
     ours, base = best.get("ours", 0), best.get("naive", 0)
-    ratio = f"{ours / base:.2f}" if base else "inf"
+    ratio = f"{ours / base:.2f}" if base else ("inf" if ours else "n/a")
     print(f"cameras {ours} baseline {base} ratio {ratio}", flush=True)
     return 0
 

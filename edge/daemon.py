@@ -39,8 +39,9 @@ def fix_malloc_mmap_threshold(threshold: int = MMAP_THRESHOLD_BYTES) -> bool:
 
     glibc raises its mmap threshold to the size of any large block freed (up to 32 MiB). After the
     first decoded frame is freed, frames (3 MB of YUV, 6 MB of BGR, made and freed by every camera
-    thread at every analysis) come from per-thread arenas, which keep what was freed: the daemon
-    with 16 cameras held about 100 MB more (bench/edge_memory.py). A fixed threshold costs a
+    thread at every analysis) come from per-thread arenas, which keep what was freed: with 16
+    cameras the daemon's peak was 538 MB instead of 467 (bench/edge_memory.py, the former with
+    MALLOC_MMAP_THRESHOLD_=33554432, glibc's highest dynamic value). A fixed threshold costs a
     page-fault pass over each large block instead. MALLOC_MMAP_THRESHOLD_ in the environment wins.
     Returns whether the threshold was set.
     """
