@@ -213,6 +213,13 @@ def search(try_count: Callable[[int], bool], start: int, maximum: int, deadline:
     return good
 
 
+def _default_model() -> str:
+    from edge.config import default_model_path
+    from edge.detect.cpu_features import int8_support
+
+    return f"{default_model_path().name} (the daemon's default, variant auto: {int8_support().reason})"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m bench.edge_capacity", description=__doc__.splitlines()[0])
     ap.add_argument("--cpu-limit", type=float, default=0.8 * (os.cpu_count() or 2), help="cores (default 80%%)")
@@ -236,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"# {machine_line()}", flush=True)
     clip = camera_clip()
     print(f"# clip {clip.name}; window {args.window:.0f} s; cpu limit {args.cpu_limit:.2f} cores; "
-          f"model {args.model or 'shipped (models/garbagewatch.onnx)'}", flush=True)
+          f"model {args.model or _default_model()}", flush=True)
     start_all = time.monotonic()
     best: dict[str, int] = {}
     plan = [("ours", args.start, 0.6, args.ours), ("naive", max(1, args.start // 4), 1.0, args.baseline)]

@@ -60,9 +60,18 @@ def check_config(path: Path) -> int:
         print(f"  camera {cam.id}: zones {', '.join(z.name for z in cam.zones)}{masks}")
     print(f"  broker {broker.host}:{broker.port} " + (f"TLS (CA {tls.ca}, cert {tls.cert})" if tls else "without TLS"))
     print(f"  key {config.key_file} (key id {wire.DeviceKey.load(config.key_file).key_id})")
-    print(f"  model {config.detector.model_path}")
+    print(f"  model {config.detector.model_path}{_model_choice(config.detector.model, config.detector.variant)}")
     print(f"  spool {config.spool.dir} (quota {config.spool.quota_mb} MB)")
     return 0
+
+
+def _model_choice(model: Path | None, variant: str) -> str:
+    """Why this model: said only when the box chose it (variant auto)."""
+    if model is not None or variant != "auto":
+        return ""
+    from edge.detect.cpu_features import int8_support
+
+    return f" (variant auto: {int8_support().reason})"
 
 
 def _version() -> str:

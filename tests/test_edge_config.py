@@ -208,6 +208,7 @@ def test_check_config_ok_exits_0_with_a_summary(tmp_path: Path, capsys: pytest.C
     assert f"{path}: ok: device box-1, site site-a, 1 camera(s)" in out
     assert "camera cam-1: zones kerb" in out and "without TLS" in out
     assert wire.DeviceKey.load(tmp_path / "device.key").key_id in out
+    assert "garbagewatch" in out and "(variant auto: " in out  # which shipped model, and why
 
 
 def test_check_config_errors_exit_2_one_line_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -160,10 +160,8 @@ class OnnxDetector:
             xyxy = cxcywh_to_xyxy(pred[:4].T)
         keep = (score >= self._thresholds(class_id)) & (class_id >= 0) & np.isfinite(xyxy).all(axis=1)
         xyxy, score, class_id = xyxy[keep], score[keep], class_id[keep]
-        if end_to_end:  # the model already suppressed duplicates
-            order = np.argsort(-score, kind="stable")
-        else:
-            order = class_aware_nms(xyxy, score, class_id, self.iou)
+        # An end-to-end model has already suppressed its duplicates.
+        order = np.argsort(-score, kind="stable") if end_to_end else class_aware_nms(xyxy, score, class_id, self.iou)
         order = order[: self.max_detections]
         xyxy = transform.to_frame(xyxy[order])
         score, class_id = score[order], class_id[order]

@@ -302,7 +302,9 @@ class CameraStream:
         """
         if keyframes_only:
             self._decoder = None
-            decoder = self._new_decoder()
+            # One thread: a box decodes many cameras' keyframes at once, so slice threads add
+            # only their wake-ups and hand-overs (about 2 ms of CPU a 1080p keyframe here).
+            decoder = self._new_decoder(threads=1)
             return [*decoder.decode(packet), *decoder.decode(None)]
         if self._decoder is None:
             if not packet.is_keyframe:
@@ -310,10 +312,11 @@ class CameraStream:
             self._decoder = self._new_decoder()
         return self._decoder.decode(packet)
 
-    def _new_decoder(self) -> VideoCodecContext:
+    def _new_decoder(self, threads: int = 0) -> VideoCodecContext:
         decoder = av.CodecContext.create(self._codec_name, "r")
         if not isinstance(decoder, VideoCodecContext):
             raise ValueError(f"codec {self._codec_name} is not a video codec")
+        decoder.thread_count = threads  # 0: FFmpeg picks
         decoder.extradata = self._extradata or None
         return decoder
 
