@@ -55,11 +55,11 @@ def test_the_edge_finds_ultralytics_boxes(reference: Path) -> None:
         image = cv2.imread(str(DATASET / row["image"]))
         assert image is not None, row["image"]
         found = detector.detect(np.asarray(image, np.uint8))
-        expected = np.array(row["boxes"], np.float64).reshape(-1, 6)
+        expected = np.array(row["boxes"], np.float32).reshape(-1, 6)
         assert len(found) == len(expected), f"{row['image']}: {len(found)} boxes, ultralytics {len(expected)}"
         if not len(expected):
             continue
-        iou = box_iou(expected[:, :4], found.xyxy.astype(np.float64))
+        iou = box_iou(expected[:, :4], found.xyxy)
         same_class = expected[:, 5:6].astype(int) == found.class_id[None, :]
         best = np.where(same_class, iou, 0.0).max(axis=1)
         assert best.min() >= MIN_IOU, f"{row['image']}: a box matched at IoU {best.min():.3f} only"
