@@ -21,7 +21,8 @@ import numpy as np
 import wire
 from edge.config import CameraConfig, EdgeConfig
 from edge.detect import Detections
-from edge.events import CameraExposure, ExposureEvent
+from edge.events import Box, CameraExposure, ExposureEvent, Occluded, occluded_by
+from edge.events.spot_view import SpotReference
 from edge.evidence import (
     ClipError,
     PacketRingBuffer,
@@ -50,6 +51,10 @@ class _PendingBundle:
     created: float = field(default_factory=time.time)
 
 
+def _either(first: Occluded, second: Occluded) -> Occluded:
+    return lambda box: first(box) or second(box)
+
+
 class CameraPipeline:
     """Turns a camera's analysed frames into spooled, signed evidence bundles."""
 
@@ -59,6 +64,7 @@ class CameraPipeline:
             camera, config, key, spool, model, ring)
         self.zones = camera.zone_filter()
         self.exposure = CameraExposure(camera.id, [z.name for z in camera.zones], config.exposure.build())
+        self.spots = SpotReference()  # tells a spot seen clean from one merely hidden (edge/events/spot_view.py)
         self._template: StreamTemplate | None = None
         self._queue: deque[_PendingBundle] = deque()
         self._lock = threading.Lock()
@@ -72,7 +78,11 @@ class CameraPipeline:
         """One analysis result; returns the events it caused (each also queued as a bundle)."""
         h, w = frame.image.shape[:2]
         per_zone = self.zones.apply(detections, w, h)
-        events = self.exposure.observe(frame.mono, per_zone)
+        hidden, small = self.spots.hidden_hook(frame.image)
+        events = self.exposure.observe(frame.mono, per_zone, occluded=_either(occluded_by(detections), hidden))
+        busy: list[Box] = [(float(x1), float(y1), float(x2), float(y2)) for x1, y1, x2, y2 in detections.xyxy]
+        busy += [track.as_box for tracker in self.exposure.trackers.values() for track in tracker.tracks]
+        self.spots.learn(small, busy)
         for event in events:
             self.events[event.kind] += 1
             self._queue_bundle(frame, event)
