@@ -14,6 +14,7 @@ from sqlite_utils import Database
 
 import wire
 from central.caseflow.flow import CaseFlow
+from central.caseflow.hooks import order_subjects
 from central.config import (
     CameraPlaceConfig,
     CentralConfig,
@@ -145,5 +146,7 @@ class AuditLog:
     def __call__(self, actor: str, action: str, subject: str, reason: str, detail: dict[str, Any]) -> None:
         self.entries.append((actor, action, subject, reason, detail))
 
-    def actions(self, subject: str | None = None) -> list[str]:
-        return [a for _, a, s, _, _ in self.entries if subject is None or s == subject]
+    def actions(self, order_id: str | None = None) -> list[str]:
+        """What was heard, in order: all, or about one order (under either spelling of its subject, as
+        every reader of the trail accepts: the escalation sweep still writes the bare id)."""
+        return [a for _, a, s, _, _ in self.entries if order_id is None or s in order_subjects(order_id)]

@@ -132,7 +132,7 @@ def test_a_hotline_files_a_report_with_a_photo_into_the_case_flow(o311: Open311)
     [filed] = o311.rows("SELECT * FROM audit_log WHERE action = 'order.report'")
     [intake] = o311.rows("SELECT * FROM audit_log WHERE action = 'open311.request'")
     assert filed["actor"] == intake["actor"] == "token:hotline-12345"
-    assert filed["subject"] == intake["subject"] == order_id
+    assert filed["subject"] == intake["subject"] == f"order:{order_id}"
     assert json.loads(intake["detail"])["photo_sha256"] == sha
 
     # The same order in the JSON API, with its photo, for a supervisor to register and dispatch.
@@ -140,7 +140,8 @@ def test_a_hotline_files_a_report_with_a_photo_into_the_case_flow(o311: Open311)
         f"/api/v1/orders/{order_id}", headers={"Authorization": f"Bearer {o311.keys['admin']}"}
     ).json()
     assert order["state"] == "reported" and order["source"] == "report"
-    assert [e["sha256"] for e in order["evidence"]] == [sha] and order["allowed_actions"] == ["register", "reject"]
+    assert [e["sha256"] for e in order["evidence"]] == [sha]
+    assert order["allowed_actions"] == ["register", "reject", "extend"]
 
 
 def test_a_report_is_filed_at_the_camera_that_covers_its_spot(seed: Seed, tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_an_order_lists_its_evidence_and_the_actions_allowed_now(api: Api) -> No
     files = {e["sha256"]: e for e in order["evidence"]}
     assert set(files) == {a.snapshot_sha256, a.clip_sha256}
     assert files[a.clip_sha256]["media_type"] == "video/mp4" and not files[a.clip_sha256]["missing"]
-    assert order["allowed_actions"] == ["dispatch", "resolve", "verify", "reject"]
+    assert order["allowed_actions"] == ["dispatch", "resolve", "verify", "reject", "extend"]
     assert api.get("auditor", f"/api/v1/orders/{a.id}").json()["allowed_actions"] == []
 
 
@@ -177,7 +177,7 @@ def test_a_supervisor_moves_an_order_through_the_case_flow_and_each_step_is_audi
         assert r.status_code == 200, r.json()
     order = api.get("sup_a", f"/api/v1/orders/{order_id}").json()
     assert order["state"] == "closed" and order["closed_at"] is not None
-    rows = [r for r in api.audit() if r["subject"] == order_id]
+    rows = [r for r in api.audit() if r["subject"] == f"order:{order_id}"]
     assert [(r["actor"], r["action"], r["reason"]) for r in rows] == [
         ("camera:box-1/cam-1", "order.register", ""),  # ingest's case flow, through the same trail
         ("token:sup-a", "order.dispatch", "team 3"),
@@ -206,6 +206,31 @@ def test_a_move_the_case_flow_forbids_is_refused_with_the_allowed_ones(api: Api)
     other = api.seed.orders["site-b"].id
     assert api.post("sup_a", f"/api/v1/orders/{other}/actions", json={"action": "dispatch"}).status_code == 404
     assert api.audit() == before, "a refused move leaves no trace but the refusal"
+
+
+def test_extend_adds_working_hours_through_the_case_flow_and_checks_them(api: Api) -> None:
+    order_id = api.seed.orders["site-a"].id
+    url = f"/api/v1/orders/{order_id}/actions"
+    due_before = api.get("sup_a", f"/api/v1/orders/{order_id}").json()["due_at"]
+    before = api.audit()
+    r = api.post("sup_a", url, json={"action": "extend", "reason": "needs a truck"})
+    assert r.status_code == 409 and "needs hours" in r.json()["error"]["message"]
+    assert api.post("sup_a", url, json={"action": "extend", "reason": "x", "hours": 721}).status_code == 422
+    assert api.post("sup_a", url, json={"action": "extend", "reason": "x", "hours": 0}).status_code == 422
+    r = api.post("sup_a", url, json={"action": "extend", "hours": 2})
+    assert r.status_code == 409 and "needs a reason" in r.json()["error"]["message"]
+    assert api.audit() == before, "a refused extension leaves no trace"
+    r = api.post("sup_a", url, json={"action": "extend", "reason": "needs a truck", "hours": 2})
+    assert r.status_code == 200, r.json()
+    assert r.json()["due_at"] > due_before and r.json()["state"] == "registered"
+    rows = [(x["actor"], x["action"], x["subject"]) for x in api.audit()[len(before) :]]
+    assert rows == [
+        ("token:sup-a", "order.extension_request", f"order:{order_id}"),
+        ("token:sup-a", "order.extension_approve", f"order:{order_id}"),
+    ]
+    api.post("sup_a", url, json={"action": "resolve", "reason": "done"})
+    r = api.post("sup_a", url, json={"action": "extend", "reason": "more", "hours": 1})
+    assert r.status_code == 409 and "no running deadline" in r.json()["error"]["message"]
 
 
 def test_an_auditor_reads_and_exports_but_acts_on_nothing(api: Api) -> None:

@@ -11,6 +11,7 @@ from sqlite_utils import Database
 
 from central.caseflow import TransitionError
 from central.caseflow.flow import CaseFlow, OrderNotFound
+from central.caseflow.hooks import order_subject
 from central.store import hotspots, list_work_orders, open_database, order_evidence, order_history, work_order
 
 EV_A, EV_B, EV_C, EV_D = "0000000000aa", "0000000000bb", "0000000000cc", "0000000000dd"
@@ -50,7 +51,7 @@ def test_a_camera_order_is_registered_with_its_place_deadline_photo_history_and_
     assert order["snapshot_sha256"] == next(f.sha256 for f in m.files if f.role == "snapshot_boxes")
     [entry] = order_history(db, order["id"])
     assert (entry["actor"], entry["action"], entry["to_status"]) == ("camera:box-1/cam-1", "register", "registered")
-    assert audit.entries[0][:3] == ("camera:box-1/cam-1", "order.register", order["id"])
+    assert audit.entries[0][:3] == ("camera:box-1/cam-1", "order.register", order_subject(order["id"]))
     # Routed to the site's responsible person only; her channel may carry the photo.
     assert notices(db) == [("zhang", order["id"], "opened")]
     [message] = list(db.query("SELECT * FROM notifications"))

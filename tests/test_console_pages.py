@@ -162,7 +162,8 @@ def test_a_changed_evidence_byte_and_an_edited_audit_row_show_as_failed(site: Si
     conn = sqlite3.connect(site.data_dir / "garbagewatch.db")
     with conn:
         conn.execute(
-            "UPDATE audit_log SET reason = 'nothing to see' WHERE subject = ? AND action = 'order.register'", [order.id]
+            "UPDATE audit_log SET reason = 'nothing to see' WHERE subject = ? AND action = 'order.register'",
+            [f"order:{order.id}"],
         )
     conn.close()
     page = site.client("auditor").get(f"/orders/{order.id}").text

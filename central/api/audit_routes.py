@@ -13,6 +13,7 @@ from central.api.security import Caller, caller
 from central.audit.chain import chain_head, iter_rows
 from central.audit.checkpoints import PUBLIC_KEY_FILE, latest_checkpoint
 from central.auth.roles import Permission
+from central.caseflow.hooks import ORDER_SUBJECT_PREFIX, order_subjects
 from central.store.database import open_database
 from central.timefmt import utc_iso
 
@@ -21,6 +22,17 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1", tags=["audit"])
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def _subjects(subject: str | None) -> frozenset[str] | None:
+    """The subjects a `subject=` filter matches. An order's rows carry 'order:<id>', older ones the
+    bare id (kept as written: the chain hashes them), so asking for either spelling finds both."""
+    if subject is None:
+        return None
+    bare = subject.removeprefix(ORDER_SUBJECT_PREFIX)
+    if bare != subject or ":" not in subject:
+        return frozenset(order_subjects(bare))
+    return frozenset({subject})
 
 
 @router.get("/audit", summary="Audit rows after a sequence number, in order")
@@ -32,13 +44,14 @@ def audit_rows(
     subject: Annotated[str | None, Query(max_length=200)] = None,
 ) -> dict[str, Any]:
     c.require(Permission.AUDIT_READ, "audit")
+    subjects = _subjects(subject)
     rows = []
     last = after_seq
     # Filters are applied while paging, so a page may hold fewer than `limit` rows; `next_after_seq`
     # says where to continue.
     for row in iter_rows(c.db, after_seq, limit):
         last = row.seq
-        if (actor is None or row.actor == actor) and (subject is None or row.subject == subject):
+        if (actor is None or row.actor == actor) and (subjects is None or row.subject in subjects):
             rows.append(row.as_dict())
     count, head = chain_head(c.db)
     return {"rows": rows, "next_after_seq": last, "head_seq": count, "head_sha256": head}

@@ -29,6 +29,7 @@ from central.api.settings import ApiSettings
 from central.api.uploads import sniff_image
 from central.audit.chain import AuditTrail
 from central.auth.roles import Permission
+from central.caseflow.hooks import order_subject
 from central.timefmt import utc_iso
 
 __all__ = ["open311_request", "router"]
@@ -160,7 +161,7 @@ def one_request(
     service_request_id: str,
     jurisdiction_id: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[dict[str, Any]]:
-    c.require(Permission.OPEN311_READ, service_request_id[:64])
+    c.require(Permission.OPEN311_READ, order_subject(service_request_id[:64]))
     _check_jurisdiction(c.ctx.settings, jurisdiction_id)
     order = orders.get_order(c.db, service_request_id) if len(service_request_id) <= 64 else None
     if order is None or not c.principal.sees_site(order.site):

@@ -11,6 +11,8 @@ from central.api import orders_adapter as orders
 from central.api.errors import ApiError
 from central.api.security import Caller, caller
 from central.auth.roles import Permission
+from central.caseflow.flow import MAX_EXTENSION_HOURS
+from central.caseflow.hooks import order_subject
 from central.timefmt import utc_iso
 
 __all__ = ["router"]
@@ -25,10 +27,13 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(
-        description="a case-flow action: register, dispatch, start, resolve, verify, close, reject, reopen"
+        description="a case-flow action: register, dispatch, start, resolve, verify, close, reject, reopen, extend"
     )
-    reason: str = Field(default="", max_length=2000, description="why (required to reject or reopen)")
+    reason: str = Field(default="", max_length=2000, description="why (required to reject, reopen or extend)")
     assignee: str | None = Field(default=None, max_length=200, description="for dispatch: who is sent")
+    hours: float | None = Field(
+        default=None, gt=0, le=MAX_EXTENSION_HOURS, description="for extend: the working hours to add"
+    )
 
 
 def _visible_order(c: Caller, order_id: str) -> orders.OrderView:
@@ -63,7 +68,7 @@ def list_orders(
 
 @router.get("/orders/{order_id}", summary="One work order, with its evidence files and the actions allowed now")
 def get_order(c: CallerDep, order_id: Annotated[str, OrderIdPath]) -> dict[str, Any]:
-    c.require(Permission.ORDERS_READ, order_id)
+    c.require(Permission.ORDERS_READ, order_subject(order_id))
     order = _visible_order(c, order_id)
     return {
         **order.as_dict(),
@@ -74,7 +79,7 @@ def get_order(c: CallerDep, order_id: Annotated[str, OrderIdPath]) -> dict[str, 
 
 @router.post("/orders/{order_id}/actions", summary="Move a work order on in the case flow")
 def act(c: CallerDep, order_id: Annotated[str, OrderIdPath], body: ActionIn) -> dict[str, Any]:
-    c.require(Permission.ORDERS_ACT, order_id)
+    c.require(Permission.ORDERS_ACT, order_subject(order_id))
     _visible_order(c, order_id)
     try:
         order = orders.act_on_order(
@@ -86,6 +91,7 @@ def act(c: CallerDep, order_id: Annotated[str, OrderIdPath], body: ActionIn) -> 
             reason=body.reason,
             assignee=body.assignee,
             audit=c.audit,
+            hours=body.hours,
         )
     except orders.ActionRefused as exc:
         raise ApiError(409, "action_refused", str(exc)) from None

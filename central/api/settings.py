@@ -2,7 +2,7 @@
 
 They belong in the central's YAML as `api:` and `audit:` sections. CentralConfig is strict, so
 those keys must be declared there (`api: ApiSettings`, `audit: AuditSettings`: this module
-imports nothing of the central at run time, so central/config.py can import it). Until they
+imports nothing of the central at run time, so central/config/root.py can import it). Until they
 are, `api_settings_of(config)` gives the defaults and the CLI flags override host and port.
 """
 
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
 
-if TYPE_CHECKING:  # no runtime import of central.config: config.py may import this module
+if TYPE_CHECKING:  # no runtime import of central.config: central/config/root.py may import this module
     from central.config import CentralConfig
 
 __all__ = ["ApiSettings", "AuditSettings", "api_settings_of", "audit_settings_of"]

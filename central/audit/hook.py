@@ -4,7 +4,8 @@
 
 - actor: who ('user:alice', 'token:hotline-12345', 'camera:box-1/cam-1', 'system:sweep', 'cli:root');
 - action: what, dotted ('order.dispatch', 'evidence.read', 'user.add', 'token.revoke', 'audit.export');
-- subject: on what (a work order id 'WO-20261126-000001', 'evidence:<sha256>', 'user:bob', 'token:<name>');
+- subject: on what ('order:WO-20261126-000001' (central.caseflow.hooks.order_subject; older rows carry
+  the bare id, see order_subjects), 'evidence:<sha256>', 'user:bob', 'token:<name>');
 - reason: the free text a person gave ('' if none);
 - detail: a JSON-able mapping with the rest (from/to states, sha256, sizes).
 

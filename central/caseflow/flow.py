@@ -5,10 +5,14 @@
     flow.act(db, "WO-20261126-000001", "dispatch", actor="user:li", assignee="wang")
     ext = flow.request_extension(db, order_id, hours=2, actor="user:wang", reason="needs a truck")
     flow.decide_extension(db, ext, approve=True, actor="user:li", reason="ok")
+    flow.extend(db, order_id, hours=3, actor="user:li", reason="needs a truck")   # asked and granted at once
 
 Each call is one transaction: the change, its history row, the audit hook and the notices it
 causes (queued in the outbox for the notifier) commit together. `act` raises OrderNotFound or
-central.caseflow.TransitionError (the API's 404 and 409).
+central.caseflow.TransitionError (the API's 404 and 409). The console and the API change an
+order's status and deadline through these methods only, so an action gives the same history,
+audit rows, deadline and notices whichever door it came through. Audit rows name the order
+`order_subject(order_id)`.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central.caseflow.hooks import AuditHook, no_audit
-from central.caseflow.ladder import EscalationState
+from central.caseflow.extensions import extended_clock
+from central.caseflow.hooks import AuditHook, no_audit, order_subject
 from central.caseflow.rules import CaseRules, Rulebook
 from central.caseflow.states import CLOCK_RUNNING, Action, Status, TransitionError, transition
 from central.config import CentralConfig
@@ -32,7 +36,10 @@ from central.store.work_orders import Filing, file_event, new_work_order_id, wor
 from central.timefmt import Clock, system_clock, utc_iso
 from wire.messages import Manifest
 
-__all__ = ["CaseFlow", "OrderNotFound"]
+__all__ = ["MAX_EXTENSION_HOURS", "CaseFlow", "OrderNotFound"]
+
+# The most working hours one extension may add (a month of workdays); the console and the API refuse more.
+MAX_EXTENSION_HOURS = 720.0
 
 # Status change -> the notice kind people hear about it.
 _NOTICE_OF: Mapping[Action, str] = {
@@ -163,7 +170,7 @@ class CaseFlow:
                 reason="",
                 detail=facts,
             )
-            (audit or self.audit)(actor, f"order.{t.action.value}", order_id, "", facts)
+            (audit or self.audit)(actor, f"order.{t.action.value}", order_subject(order_id), "", facts)
         return order_id
 
     def act(
@@ -237,12 +244,23 @@ class CaseFlow:
                 reason=reason.strip(),
                 detail=facts,
             )
-            (audit or self.audit)(actor, "order.extension_request", order_id, reason.strip(), facts)
+            (audit or self.audit)(actor, "order.extension_request", order_subject(order_id), reason.strip(), facts)
             rules = self.rules.for_site(order["site"])
             self._queue(
                 db, "extension_requested", order, rules, now, key=f"ext{ext_id}", reason=reason.strip(), actor=actor
             )
         return ext_id
+
+    def extend(
+        self, db: Database, order_id: str, *, hours: float, actor: str, reason: str, audit: AuditHook | None = None
+    ) -> dict[str, Any]:
+        """More working time, asked and approved by one person who may decide (a supervisor's
+        'extend' at the console or the API): both rows, or neither. Return the order after it."""
+        if not hours <= MAX_EXTENSION_HOURS:
+            raise TransitionError(f"an extension may add at most {MAX_EXTENSION_HOURS:g} working hours")
+        with immediate(db):
+            request = self.request_extension(db, order_id, hours=hours, actor=actor, reason=reason, audit=audit)
+            return self.decide_extension(db, request, approve=True, actor=actor, reason=reason, audit=audit)
 
     def decide_extension(
         self,
@@ -275,7 +293,7 @@ class CaseFlow:
             rules = self.rules.for_site(order["site"])
             facts: dict[str, Any] = {"extension_id": extension_id, "hours": float(ext["seconds"]) / 3600.0}
             if approve:
-                fields = self._extended(order, float(ext["seconds"]), rules, now)
+                fields = extended_clock(order, float(ext["seconds"]), rules, now)
                 facts.update(due_before=order["due_at"], due_at=fields["due_at"])
                 assignments = ", ".join(f"{k} = ?" for k in fields)
                 db.execute(
@@ -294,7 +312,7 @@ class CaseFlow:
                 reason=reason,
                 detail=facts,
             )
-            (audit or self.audit)(actor, f"order.{action}", order["id"], reason, facts)
+            (audit or self.audit)(actor, f"order.{action}", order_subject(order["id"]), reason, facts)
             after = self._order(db, order["id"])
             self._queue(
                 db,
@@ -371,25 +389,3 @@ class CaseFlow:
         if order is None:
             raise OrderNotFound(f"no work order {order_id!r}")
         return order
-
-    def _extended(self, order: dict[str, Any], seconds: float, rules: CaseRules, now: float) -> dict[str, Any]:
-        """The order's clock with `seconds` more working time; escalation starts over if it is no longer overdue."""
-        clock_start = float(order["clock_start_ts"])
-        extension = float(order["extension_s"] or 0.0) + seconds
-        fields = clock_fields(
-            clock_start=clock_start, limit_s=float(order["limit_s"]), extension_s=extension, rules=rules, now=now
-        )
-        if float(fields["due_ts"]) <= now:
-            # Still overdue: keep what was sent; the sweep looks at once and sends what is new.
-            state = EscalationState(
-                int(order["escalation_level"]), bool(order["reminded"]), int(order["escalation_repeats"])
-            )
-            fields = clock_fields(
-                clock_start=clock_start,
-                limit_s=float(order["limit_s"]),
-                extension_s=extension,
-                rules=rules,
-                now=now,
-                state=state,
-            )
-        return fields

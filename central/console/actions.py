@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from central.audit.chain import AuditTrail
-from central.caseflow.flow import CaseFlow, OrderNotFound
+from central.caseflow.flow import MAX_EXTENSION_HOURS, CaseFlow, OrderNotFound
+from central.caseflow.hooks import order_subject
 from central.caseflow.states import CLOCK_RUNNING, TRANSITIONS, Action, Status, TransitionError
 from central.evidence_store import ContentStore
 from central.store.evidence import record_evidence_file
@@ -29,7 +30,6 @@ from central.timefmt import utc_iso
 __all__ = ["ACTIONS", "MAX_EXTENSION_HOURS", "Photo", "available_actions", "perform"]
 
 ACTIONS = ("acknowledge", "dispatch", "extend", "resolve", "reject")
-MAX_EXTENSION_HOURS = 720.0
 _WORKING = frozenset({Status.REGISTERED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED})
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
@@ -82,7 +82,7 @@ def _acknowledge(flow: CaseFlow, db: Database, order_id: str, actor: str, reason
             reason=reason,
             detail=facts,
         )
-        audit(actor, "order.acknowledge", f"order:{order_id}", reason, facts)
+        audit(actor, "order.acknowledge", order_subject(order_id), reason, facts)
 
 
 def _resolve(
@@ -123,7 +123,7 @@ def _resolve(
         audit(
             actor,
             "order.resolve_photo",
-            f"order:{order_id}",
+            order_subject(order_id),
             note,
             {"sha256": sha, "size": len(photo.data), "media_type": photo.media_type},
         )
@@ -149,9 +149,7 @@ def perform(
     elif action == "dispatch":
         flow.act(db, order_id, Action.DISPATCH, actor=actor, reason=reason, assignee=assignee, audit=audit)
     elif action == "extend":
-        with immediate(db):  # asked and granted together, or neither
-            request = flow.request_extension(db, order_id, hours=hours, actor=actor, reason=reason, audit=audit)
-            flow.decide_extension(db, request, approve=True, actor=actor, reason=reason, audit=audit)
+        flow.extend(db, order_id, hours=hours, actor=actor, reason=reason, audit=audit)
     elif action == "resolve":
         _resolve(flow, db, order_id, actor, reason, photo, store, audit)
     elif action == "reject":

@@ -32,6 +32,7 @@ from central.audit.checkpoints import (
     issue_checkpoint,
     load_or_create_key,
 )
+from central.caseflow.hooks import order_subject, order_subjects  # re-exported: readers of an order's rows
 from central.config import CentralConfig
 from central.devices.registry import DeviceRegistry
 from central.evidence_store import ContentStore
@@ -66,12 +67,6 @@ class ExportedBundle:
     media: int
     audit_rows: int
     checkpoint_seq: int
-
-
-def order_subjects(order_id: str) -> list[str]:
-    """The audit subjects an order's rows are written under: the case flow writes the bare id,
-    the audit convention (central/audit/hook.py) is 'order:<id>'; both are the order's."""
-    return [order_id, f"order:{order_id}"]
 
 
 @dataclass(frozen=True)
@@ -246,7 +241,7 @@ def export_order_bundle(
     started = audit.append(
         actor,
         "order.export",
-        f"order:{order_id}",
+        order_subject(order_id),
         "",
         {"events": len(events), "media": sorted(media), "missing": [m["sha256"] for m in missing]},
     )
@@ -284,7 +279,7 @@ def export_order_bundle(
     audit.append(
         actor,
         "order.exported",
-        f"order:{order_id}",
+        order_subject(order_id),
         "",
         {"bundle_sha256": sha, "bytes": size, "checkpoint_seq": cp.seq, "audit_rows": cp.count - first + 1},
     )

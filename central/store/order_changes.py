@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central.caseflow.hooks import AuditHook, no_audit
+from central.caseflow.hooks import AuditHook, no_audit, order_subject
 from central.caseflow.ladder import EscalationState, due_at, plan
 from central.caseflow.rules import CaseRules
 from central.caseflow.states import CLOCK_RUNNING, Action, Status, transition
@@ -166,5 +166,5 @@ def apply_transition(
         reason=t.reason,
         detail=facts,
     )
-    audit(actor, f"order.{t.action.value}", order_id, t.reason, facts)
+    audit(actor, f"order.{t.action.value}", order_subject(order_id), t.reason, facts)
     return Change(order_id, t.action, t.from_status, t.to_status, actor, t.reason, now)

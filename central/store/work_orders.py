@@ -19,22 +19,38 @@ filed once, under its message_id (the sha256 of the signed manifest bytes). The 
 The caller runs `file_event` inside `db.atomic()` with anything else that must commit with it.
 A message may be filed without some of its files when the edge declared them dropped (its spool
 gave them up after signing); their event_files rows say `missing = 1`.
+The reads (work_order, list_work_orders, order_history, ...) live in central.store.order_reads and
+are re-exported here for the callers that import them from this module.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlite_utils import Database
 
-from central.caseflow.hooks import AuditHook, no_audit
+from central.caseflow.hooks import AuditHook, no_audit, order_subject
 from central.caseflow.rules import CaseRules, Place
-from central.caseflow.states import OPEN_STATUSES, TRANSITIONS, Action, Status, transition
+from central.caseflow.states import TRANSITIONS, Action, Status, transition
 from central.store.order_changes import Change, apply_transition, clock_fields, record_history
-from central.timefmt import utc_day, utc_iso
+from central.store.order_reads import (
+    OPEN,
+    filed_message,
+    hotspots,
+    list_work_orders,
+    message_id,
+    messages_of_event,
+    new_work_order_id,
+    open_order_at,
+    order_evidence,
+    order_history,
+    order_of_event,
+    spot_at,
+    work_order,
+)
+from central.timefmt import utc_iso
 from wire.messages import Manifest
 from wire.timefmt import parse_ts
 
@@ -53,8 +69,6 @@ __all__ = [
     "work_order",
 ]
 
-OPEN = "open"  # not a status: list_work_orders' name for every status of OPEN_STATUSES
-_OPEN_SQL = ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATUSES))
 _PHOTO_ROLES = ("snapshot_boxes", "snapshot")
 _AFTER_ROLES = ("after_snapshot", "snapshot")
 
@@ -68,69 +82,7 @@ class Filing:
     changes: tuple[Change, ...] = field(default=(), compare=False)
 
 
-def message_id(manifest_json: str) -> str:
-    """The id of one signed event message: sha256 of the canonical manifest text that was signed."""
-    return hashlib.sha256(manifest_json.encode()).hexdigest()
-
-
-def new_work_order_id(db: Database, now: float) -> str:
-    """The next id of the UTC day: WO-20261126-000001, WO-20261126-000002, ..."""
-    prefix = f"WO-{utc_day(now)}-"
-    row = db.execute("SELECT max(id) FROM work_orders WHERE id LIKE ? || '%'", [prefix]).fetchone()
-    last = row[0] if row else None
-    seq = int(last[len(prefix) :]) + 1 if last else 1
-    return f"{prefix}{seq:06d}"
-
-
-def filed_message(db: Database, msg_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM events WHERE message_id = ?", [msg_id]))
-    return rows[0] if rows else None
-
-
-def messages_of_event(db: Database, event_id: str, kind: str | None = None) -> list[dict[str, Any]]:
-    if kind is None:
-        return list(db.query("SELECT * FROM events WHERE event_id = ? ORDER BY at", [event_id]))
-    return list(db.query("SELECT * FROM events WHERE event_id = ? AND kind = ? ORDER BY at", [event_id, kind]))
-
-
-def work_order(db: Database, order_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM work_orders WHERE id = ?", [order_id]))
-    return rows[0] if rows else None
-
-
 # -- the filing rules --------------------------------------------------------------------------------
-
-
-def _order_of_event(db: Database, event_id: str) -> dict[str, Any] | None:
-    rows = list(
-        db.query(
-            "SELECT w.* FROM order_events o JOIN work_orders w ON w.id = o.work_order_id"
-            " WHERE o.event_id = ? ORDER BY w.opened_at DESC LIMIT 1",
-            [event_id],
-        )
-    )
-    return rows[0] if rows else None
-
-
-def _open_order_at(db: Database, m: Manifest) -> dict[str, Any] | None:
-    rows = list(
-        db.query(
-            "SELECT * FROM work_orders WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?"
-            f" AND status IN ({_OPEN_SQL}) ORDER BY opened_at DESC, id DESC LIMIT 1",
-            [m.device_id, m.site, m.camera, m.zone],
-        )
-    )
-    return rows[0] if rows else None
-
-
-def _spot(db: Database, m: Manifest) -> dict[str, Any] | None:
-    rows = list(
-        db.query(
-            "SELECT * FROM spots WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?",
-            [m.device_id, m.site, m.camera, m.zone],
-        )
-    )
-    return rows[0] if rows else None
 
 
 def _file_of(m: Manifest, roles: tuple[str, ...], missing: Collection[str]) -> str | None:
@@ -237,7 +189,7 @@ def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: 
         reason="",
         detail=facts,
     )
-    c.audit(c.actor, f"order.{t.action.value}", order_id, "", facts)
+    c.audit(c.actor, f"order.{t.action.value}", order_subject(order_id), "", facts)
     return Change(order_id, t.action, None, t.to_status, c.actor, "", now)
 
 
@@ -318,7 +270,7 @@ def _still_there(order: dict[str, Any], c: _Context, received_at: float) -> bool
 
 def _choose_order(db: Database, c: _Context) -> Filing:
     m, now = c.m, c.now
-    order = _order_of_event(db, m.event_id) or _open_order_at(db, m)
+    order = order_of_event(db, m.event_id) or open_order_at(db, m)
     if order is not None:
         _join(db, order["id"], c)
         if m.kind == "cleared":
@@ -328,7 +280,7 @@ def _choose_order(db: Database, c: _Context) -> Filing:
         return Filing(order["id"])
     if m.kind == "cleared":
         return Filing(None)
-    spot = _spot(db, m)
+    spot = spot_at(db, m)
     previous = None if spot is None else work_order(db, spot["last_order_id"])
     if previous is not None and _comes_back_to(previous, c):
         db.execute(
@@ -430,40 +382,3 @@ def file_event(
         )
         db.execute("UPDATE events SET work_order_id = ? WHERE message_id = ?", [filing.work_order_id, msg_id])
     return filing
-
-
-# -- reading -------------------------------------------------------------------------------------------
-
-
-def list_work_orders(db: Database, status: str | None = None) -> list[dict[str, Any]]:
-    """All orders, or those in one status; `status='open'` means any of OPEN_STATUSES."""
-    if status is None:
-        return list(db.query("SELECT * FROM work_orders ORDER BY opened_at, id"))
-    if status == OPEN:
-        return list(db.query(f"SELECT * FROM work_orders WHERE status IN ({_OPEN_SQL}) ORDER BY opened_at, id"))
-    return list(db.query("SELECT * FROM work_orders WHERE status = ? ORDER BY opened_at, id", [status]))
-
-
-def order_history(db: Database, order_id: str) -> list[dict[str, Any]]:
-    """Every change of the order, oldest first (detail is JSON text)."""
-    return list(db.query("SELECT * FROM order_history WHERE work_order_id = ? ORDER BY id", [order_id]))
-
-
-def order_evidence(db: Database, order_id: str) -> list[dict[str, Any]]:
-    """The files of every message attached to the order: role, name, sha256, media type, stored path."""
-    return list(
-        db.query(
-            "SELECT o.kind, o.event_id, o.message_id, o.attached_at, f.role, f.name, f.sha256, f.missing,"
-            " e.media_type, e.size, e.path FROM order_events o JOIN event_files f ON f.message_id = o.message_id"
-            " LEFT JOIN evidence_files e ON e.sha256 = f.sha256 WHERE o.work_order_id = ?"
-            " ORDER BY o.attached_at, o.message_id, f.role",
-            [order_id],
-        )
-    )
-
-
-def hotspots(db: Database, limit: int = 20) -> list[dict[str, Any]]:
-    """The spots garbage comes back to most often."""
-    return list(
-        db.query("SELECT * FROM spots WHERE recurrences > 0 ORDER BY recurrences DESC, orders DESC LIMIT ?", [limit])
-    )
