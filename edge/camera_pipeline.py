@@ -76,9 +76,9 @@ class CameraPipeline:
 
     def on_detections(self, frame: AnalysisFrame, detections: Detections) -> list[ExposureEvent]:
         """One analysis result; returns the events it caused (each also queued as a bundle)."""
-        h, w = frame.image.shape[:2]
+        w, h = frame.size
         per_zone = self.zones.apply(detections, w, h)
-        hidden, small = self.spots.hidden_hook(frame.image)
+        hidden, small = self.spots.hidden_hook(frame.image, frame_width=w)
         events = self.exposure.observe(frame.mono, per_zone, occluded=_either(occluded_by(detections), hidden))
         busy: list[Box] = [(float(x1), float(y1), float(x2), float(y2)) for x1, y1, x2, y2 in detections.xyxy]
         busy += [track.as_box for tracker in self.exposure.trackers.values() for track in tracker.tracks]
@@ -93,7 +93,7 @@ class CameraPipeline:
     def _queue_bundle(self, frame: AnalysisFrame, event: ExposureEvent) -> None:
         to_wall = frame.wall - frame.mono  # the events' monotonic clock -> wall clock
         quality = self.config.evidence.jpeg_quality
-        image = np.ascontiguousarray(frame.image)
+        image = np.ascontiguousarray(frame.full_image())
         files: list[tuple[str, str, str, bytes | Path]] = []
         if event.kind == "cleared":
             files.append(("after_snapshot", "after.jpg", "image/jpeg", encode_jpeg(image, quality)))

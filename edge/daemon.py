@@ -124,7 +124,7 @@ class DetectorWorker:
             t0 = time.perf_counter()
             failed = False
             try:
-                detections = self.detector.detect(frame.image)
+                detections = self.detector.detect(frame.image, frame.size)
                 self._deliver(frame, detections)
             except Exception:  # one bad frame never stops the worker
                 failed = True
@@ -183,7 +183,8 @@ class EdgeDaemon:
             self.streams[cam.id] = CameraStream(
                 cam.id, cam.url, ring, self.worker.submit, pipeline.set_template,
                 interval=config.analysis_interval_seconds, open_timeout=st.open_timeout_seconds,
-                read_timeout=st.read_timeout_seconds, reconnect_max=st.reconnect_max_seconds)
+                read_timeout=st.read_timeout_seconds, reconnect_max=st.reconnect_max_seconds,
+                analysis_hw=self.detector.info.input_hw)
         self._stop = threading.Event()
         self._ticker = threading.Thread(target=self._tick_loop, name="evidence", daemon=True)
         self._last_stats = 0.0

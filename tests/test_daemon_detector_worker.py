@@ -31,7 +31,7 @@ class _HeldDetector:
         for event in self.release.values():
             event.set()
 
-    def detect(self, image: np.ndarray) -> object:
+    def detect(self, image: np.ndarray, frame_size: tuple[int, int] | None = None) -> object:
         camera = CAMERAS[int(image[0, 0, 0])]
         with self.lock:
             self.started.append(camera)

@@ -146,6 +146,18 @@ def test_classic_layout_decodes_nms_and_maps_to_frame(tmp_path: Path) -> None:
     np.testing.assert_allclose(d.xyxy[2], [940, 536, 1060, 616], atol=1e-3)
 
 
+def test_a_frame_scaled_down_first_gives_boxes_in_the_camera_frames_pixels(tmp_path: Path) -> None:
+    # What the edge does: the camera's 1920x1080 frame is converted straight to 640x360 (the size
+    # the letterbox would give it) and the boxes come back in 1920x1080 pixels.
+    rows = [(150, 162, 100, 100, 0, 0.9), (500, 300, 60, 40, 2, 0.5)]
+    model = save_model(tmp_path / "classic.onnx", classic_output(rows), "classic", (384, 640))
+    detector = OnnxDetector(model, intra_op_threads=1)
+    full = detector.detect(bright_frame(1080, 1920))
+    small = detector.detect(bright_frame(360, 640), frame_size=(1920, 1080))
+    np.testing.assert_allclose(small.xyxy, full.xyxy, atol=1e-3)
+    np.testing.assert_allclose(full.xyxy[0], [300, 300, 600, 600], atol=1e-3)  # input (100, 112) -> x3
+
+
 def test_end_to_end_layout_decodes_without_nms(tmp_path: Path) -> None:
     rows = [
         (100, 112, 200, 212, 0.6, 0),

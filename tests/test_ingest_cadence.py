@@ -12,10 +12,12 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pytest
 
 from edge.evidence import PacketRingBuffer, StreamTemplate
-from edge.ingest.rtsp import AnalysisFrame, CameraStream, analysis_due
+from edge.ingest.rtsp import AnalysisFrame, CameraStream, analysis_due, analysis_size
 from garbagewatch.devtools.footage import clip_from_images
 from garbagewatch.devtools.rtsp_server import RtspServer
 
@@ -69,7 +71,8 @@ FPS, GOP = 10, 5  # a keyframe every 0.5 s
 
 
 def _camera(tmp_path: Path, rtsp_server: Callable[[Mapping[str, str | Path]], RtspServer],
-            interval: float) -> CameraStream:
+            interval: float, analysis_hw: tuple[int, int] | None = None,
+            analysed: list[AnalysisFrame] | None = None) -> CameraStream:
     frames = []
     for i in range(4 * FPS):
         image = np.full((180, 320, 3), 40, np.uint8)
@@ -78,7 +81,7 @@ def _camera(tmp_path: Path, rtsp_server: Callable[[Mapping[str, str | Path]], Rt
     clip = clip_from_images(frames, tmp_path / "cam.mp4", size=(320, 180), fps=FPS, gop=GOP)
     server = rtsp_server({"cam": clip})
     lock = threading.Lock()
-    analysed: list[AnalysisFrame] = []
+    analysed = [] if analysed is None else analysed
 
     def on_frame(frame: AnalysisFrame) -> None:
         with lock:
@@ -88,7 +91,8 @@ def _camera(tmp_path: Path, rtsp_server: Callable[[Mapping[str, str | Path]], Rt
         return
 
     ring = PacketRingBuffer(preroll_seconds=2.0)
-    return CameraStream("cam", server.url("cam"), ring, on_frame, on_template, interval=interval).start()
+    return CameraStream("cam", server.url("cam"), ring, on_frame, on_template, interval=interval,
+                        analysis_hw=analysis_hw).start()
 
 
 def test_a_live_camera_is_analysed_at_nearly_every_keyframe(
@@ -124,3 +128,33 @@ def test_analyses_a_second_apart_decode_keyframes_only_from_the_start(
     # Keyframes only: a frame is decoded only when it is analysed. Decoding every frame until the
     # GOP is known would have decoded the P-frames after the first keyframe too.
     assert decoded == offered, (decoded, offered)
+
+
+@pytest.mark.parametrize(("frame", "input_hw", "expected"), [
+    ((1920, 1080), (384, 640), (640, 360)),  # the letterbox's own scale: no resize left for the detector
+    ((1280, 720), (384, 640), (640, 360)),
+    ((2560, 1920), (384, 640), (512, 384)),  # 4:3 is limited by the height
+    ((640, 360), (384, 640), (640, 360)),  # never scaled up
+    ((1920, 1080), None, (1920, 1080)),  # no detector size given: full size
+])
+def test_frames_are_analysed_at_the_detectors_size(
+        frame: tuple[int, int], input_hw: tuple[int, int] | None, expected: tuple[int, int]) -> None:
+    assert analysis_size(*frame, input_hw) == expected
+
+
+def test_frames_are_converted_small_and_full_size_only_on_demand(
+    tmp_path: Path, rtsp_server: Callable[[Mapping[str, str | Path]], RtspServer]
+) -> None:
+    analysed: list[AnalysisFrame] = []
+    stream = _camera(tmp_path, rtsp_server, interval=0.5, analysis_hw=(96, 160), analysed=analysed)
+    try:
+        _poll(lambda: len(analysed) >= 2, 60, "two analysed frames")
+    finally:
+        stream.stop()
+    frame = analysed[-1]
+    assert frame.image.shape == (90, 160, 3) and frame.size == (320, 180)
+    full = frame.full_image()
+    assert full.shape == (180, 320, 3) and full.dtype == np.uint8
+    # The same picture: the small one is the full one scaled down (the green block included).
+    small_again = cv2.resize(full, (160, 90), interpolation=cv2.INTER_AREA)
+    assert np.abs(small_again.astype(int) - frame.image.astype(int)).mean() < 6

@@ -28,6 +28,13 @@ class Letterbox:
     frame_w: int
     frame_h: int
 
+    def from_larger(self, frame_w: int, frame_h: int) -> Letterbox:
+        """This transform for the frame the letterboxed image was scaled down from (boxes in its pixels)."""
+        if (frame_w, frame_h) == (self.frame_w, self.frame_h):
+            return self
+        return Letterbox(scale=self.scale * self.frame_w / frame_w, pad_x=self.pad_x, pad_y=self.pad_y,
+                         frame_w=frame_w, frame_h=frame_h)
+
     def to_frame(self, xyxy: FloatArray) -> FloatArray:
         """Boxes in input pixels -> boxes in frame pixels, clipped to the frame."""
         return unletterbox_boxes(xyxy, self.scale, self.pad_x, self.pad_y, self.frame_w, self.frame_h)

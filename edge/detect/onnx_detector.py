@@ -91,9 +91,15 @@ class OnnxDetector:
         out[known] = self._class_conf[class_id[known]]
         return out
 
-    def detect(self, frame_bgr: Frame) -> Detections:
-        """Detections in one BGR uint8 H x W x 3 frame."""
+    def detect(self, frame_bgr: Frame, frame_size: tuple[int, int] | None = None) -> Detections:
+        """Detections in one BGR uint8 H x W x 3 frame.
+
+        `frame_size`: (w, h) of the camera frame `frame_bgr` was scaled down from (same aspect);
+        the boxes are then in its pixels.
+        """
         tensor, transform = self._prepare(frame_bgr)
+        if frame_size is not None:
+            transform = transform.from_larger(*frame_size)
         output = self._run(tensor[None])
         return self._decode(output[0], transform)
 

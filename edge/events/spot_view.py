@@ -49,9 +49,9 @@ class SpotReference:
         self._looks: npt.NDArray[np.uint16] | None = None  # analyses each pixel was learned while free
         self._scale = 1.0
 
-    def _small(self, image: npt.NDArray[np.uint8]) -> Gray:
+    def _small(self, image: npt.NDArray[np.uint8], frame_width: int | None) -> Gray:
         h, w = image.shape[:2]
-        self._scale = self.width / w
+        self._scale = self.width / (frame_width or w)  # boxes are in camera-frame pixels
         size = (self.width, max(1, round(h * self._scale)))
         gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
         return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.float32)
@@ -87,9 +87,11 @@ class SpotReference:
         ncc = float(((now - now.mean()) * (ref - ref.mean())).mean() / (now_std * ref_std))
         return ncc >= self.clean_ncc
 
-    def hidden_hook(self, image: npt.NDArray[np.uint8]) -> tuple[Occluded, Gray]:
-        """For one analysis: the `occluded` hook for the trackers, and the small frame for `learn`."""
-        current = self._small(image)
+    def hidden_hook(self, image: npt.NDArray[np.uint8], frame_width: int | None = None) -> tuple[Occluded, Gray]:
+        """For one analysis: the `occluded` hook for the trackers, and the small frame for `learn`.
+
+        `frame_width`: the camera frame's width when `image` is a scaled-down copy of it."""
+        current = self._small(image, frame_width)
         if self._background is None or self._background.shape != current.shape:
             self._background, self._looks = None, None  # first frame, or the camera changed resolution
 
