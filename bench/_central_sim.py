@@ -238,11 +238,13 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
 
     logging.basicConfig(level=logging.WARNING, format="central %(levelname)s %(name)s: %(message)s")
     config = load_config(config_path)
+    if os.environ.get("GW_BENCH_PROFILE"):
+        _profile_threads(os.environ["GW_BENCH_PROFILE"])
     service = CentralService(config, sender=TimingSender(AppriseSender(config.notify.urls), notified))
     service.start()
     # Instrumentation: when an event's work order is durable (its ack goes out next).
     handler = service._consumer.handler  # type: ignore[union-attr]
-    handle, after_commit = handler.handle, handler.after_commit
+    handle, after_commit = handler.handle_or_defer, handler.after_commit
     filed: list[str] = []
 
     def emit_committed() -> None:
@@ -252,20 +254,19 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
         filed.clear()
 
     def timed_handle(topic: str, payload: bytes, **kwargs: Any) -> Any:
-        outgoing = handle(topic, payload, **kwargs)
-        for out in outgoing:
-            ack = json.loads(out.payload)
-            if ack["ref_type"] == "event" and ack["status"] == "ok" and ack.get("work_order"):
-                filed.append(ack["work_order"])
-        if not kwargs.get("defer"):
-            emit_committed()  # handled on its own: durable when handle() returns
+        outgoing = handle(topic, payload, **kwargs)  # the consumer's entry point: durable at after_commit
+        for out in outgoing or ():
+            if b'"ref_type":"event"' in out.payload:  # only these few are parsed
+                ack = json.loads(out.payload)
+                if ack["status"] == "ok" and ack.get("work_order"):
+                    filed.append(ack["work_order"])
         return outgoing
 
     def timed_after_commit() -> None:
         after_commit()
         emit_committed()
 
-    handler.handle = timed_handle  # type: ignore[method-assign]
+    handler.handle_or_defer = timed_handle  # type: ignore[method-assign]
     handler.after_commit = timed_after_commit  # type: ignore[method-assign]
     cpu_at_ready = cpu_seconds()  # (not counting the imports and the start)
     if service.wait_ready(30):
@@ -273,6 +274,29 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
     stop.wait()
     out.send((service.counters, cpu_seconds() - cpu_at_ready))
     service.stop()
+
+
+def _profile_threads(prefix: str) -> None:
+    """cProfile the central's ingest thread and paho's network thread, dumped when each ends:
+    <prefix>.ingest and <prefix>.network (read them with `python -m pstats`)."""
+    import cProfile
+
+    from central.ingest.consumer import MqttConsumer
+
+    def profiled(func: Any, path: str) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            prof = cProfile.Profile()
+            prof.enable()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                prof.disable()
+                prof.dump_stats(path)
+
+        return run
+
+    MqttConsumer._ingest = profiled(MqttConsumer._ingest, f"{prefix}.ingest")  # type: ignore[method-assign]
+    mqtt.Client._thread_main = profiled(mqtt.Client._thread_main, f"{prefix}.network")  # type: ignore[method-assign]
 
 
 def cpu_seconds() -> float:

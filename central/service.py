@@ -92,10 +92,12 @@ class CentralService:
         self._consumer = MqttConsumer(cfg.broker, handler, self._counters)
         self._consumer.start()
         log.info(
-            "central started: data in %s, broker %s:%d, %d device(s), %d site(s), %d notification URL(s)",
+            "central started: data in %s, broker %s:%d as %s%s, %d device(s), %d site(s), %d notification URL(s)",
             cfg.data_dir,
             cfg.broker.host,
             cfg.broker.port,
+            cfg.broker.client_id,
+            f" in shared group {cfg.broker.shared_group}" if cfg.broker.shared_group else "",
             len(cfg.devices),
             len(cfg.sites),
             len(cfg.notify.all_urls()),

@@ -45,7 +45,7 @@ from central.timefmt import Clock, utc_iso
 from wire.messages import MAX_SEGMENT_BYTES, FileInit
 from wire.topics import Topic
 
-__all__ = ["CHECKPOINT_BYTES", "FileAssembler", "FileResult"]
+__all__ = ["CHECKPOINT_BYTES", "FileAssembler", "FileResult", "describe_gaps", "new_transfer_row"]
 
 CHECKPOINT_BYTES = 8 * 1024 * 1024
 # Transfers kept in memory at most; beyond, checkpointed ones are forgotten (their rows are in
@@ -65,7 +65,26 @@ class FileResult:
     duplicate: bool = False
 
 
-def _describe_gaps(missing: Ranges, limit: int = 3) -> str:
+def new_transfer_row(topic: Topic, init: FileInit, now: float) -> dict[str, Any]:
+    """The `transfers` row an init starts."""
+    return {
+        "device_id": topic.device,
+        "sha256": init.sha256,
+        "site": topic.site,
+        "camera": topic.camera,
+        "event_id": init.event_id,
+        "role": init.role,
+        "name": init.name,
+        "media_type": init.media_type,
+        "size": init.size,
+        "ranges": "[]",
+        "fin_seen": 0,
+        "started_at": utc_iso(now),
+        "updated_at": utc_iso(now),
+    }
+
+
+def describe_gaps(missing: Ranges, limit: int = 3) -> str:
     parts = [f"{s}-{e}" for s, e in missing[:limit]]
     more = f" and {len(missing) - limit} more" if len(missing) > limit else ""
     return "bytes " + ", ".join(parts) + more + " not received"
@@ -91,6 +110,7 @@ class FileAssembler:
         self._progress: dict[tuple[str, str], TransferProgress] = {}
         self._names_to_sync: list[Path] = []  # stored files whose folder is not fsynced yet
         self._folders: set[Path] = set()  # incoming/<device> folders known to exist
+        self.relaxed = False  # set by the consumer while its batch runs with synchronous=NORMAL
 
     # -- paths and rows ---------------------------------------------------------------------------
 
@@ -124,7 +144,9 @@ class FileAssembler:
     @contextlib.contextmanager
     def _no_wait_for_disk(self) -> Iterator[None]:
         """Commits inside are durable at the next FULL commit, or lost to a power cut (see the module doc)."""
-        if self.db.conn.in_transaction:  # the setting cannot change inside a transaction: keep the caller's
+        if self.db.conn.in_transaction or self.relaxed:
+            # Inside a transaction the setting cannot change: the caller's holds. `relaxed`: the
+            # consumer's batch set NORMAL already (three statements saved per init and checkpoint).
             yield
             return
         previous = int(self.db.execute("PRAGMA synchronous").fetchone()[0])
@@ -160,6 +182,13 @@ class FileAssembler:
         self._names_to_sync = []
         for path in folders.values():
             self.evidence.sync_folder(path)
+
+    def flush_pending(self) -> list[tuple[str, str, FileResult | Refusal]]:
+        """End of a batch: nothing to do alone (SharedFileAssembler commits the batch's ranges here)."""
+        return []
+
+    def note_filed(self, sha256s: list[str]) -> None:
+        """An event citing these stored files was filed: nothing to do alone (see SharedFileAssembler)."""
 
     def checkpoint_all(self) -> None:
         """Make every written range durable: on a clean stop, so a restart need not ask for it again."""
@@ -238,21 +267,7 @@ class FileAssembler:
         return None
 
     def _insert_transfer(self, topic: Topic, init: FileInit, now: float) -> None:
-        row = {
-            "device_id": topic.device,
-            "sha256": init.sha256,
-            "site": topic.site,
-            "camera": topic.camera,
-            "event_id": init.event_id,
-            "role": init.role,
-            "name": init.name,
-            "media_type": init.media_type,
-            "size": init.size,
-            "ranges": "[]",
-            "fin_seen": 0,
-            "started_at": utc_iso(now),
-            "updated_at": utc_iso(now),
-        }
+        row = new_transfer_row(topic, init, now)
         # Plain SQL: sqlite-utils' insert() looks the table up first, a cost paid for every file.
         self.db.execute(
             f"INSERT INTO transfers ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)})", list(row.values())
@@ -296,7 +311,8 @@ class FileAssembler:
             self._checkpoint(topic.device, sha, progress)
         return None
 
-    def on_fin(self, topic: Topic) -> FileResult:
+    def on_fin(self, topic: Topic, *, retry: bool = False) -> FileResult | None:
+        """`retry`: the same fin again after NotYet (only SharedFileAssembler raises it)."""
         assert topic.file_sha256 is not None and topic.size is not None
         sha = topic.file_sha256
         progress = self._progress_of(topic.device, sha)
@@ -318,7 +334,7 @@ class FileAssembler:
             return self._complete(topic.device, sha, size, progress)
         ranges = progress.ranges
         self._checkpoint(topic.device, sha, progress, fin_seen=True)
-        return FileResult(sha, "missing", _describe_gaps(gaps(ranges, size)))
+        return FileResult(sha, "missing", describe_gaps(gaps(ranges, size)))
 
     def _complete(self, device: str, sha: str, size: int, progress: TransferProgress) -> FileResult:
         row = progress.row

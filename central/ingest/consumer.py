@@ -15,6 +15,13 @@ the notifier and the console are not starved), but without waiting for the disk
 durable, then the new evidence names are flushed, and only then do the batch's acks and PUBACKs
 go out. A burst costs one WAL fsync instead of one per message; a lone message is a batch of
 one, so nothing waits for company.
+
+Several instances (`broker.shared_group`): the filters are subscribed as `$share/<group>/...`,
+so the broker gives each message to one instance. A message that needs what another instance
+has not committed yet is deferred: kept unacked and tried again (25 ms, doubling to 250 ms)
+within later batches, for at most DEFER_GRACE_S, then answered as an instance alone would. A
+clean stop unsubscribes first and handles what the broker had already sent before it
+disconnects, so nothing is left waiting in this instance's session.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -44,27 +53,49 @@ __all__ = ["MqttConsumer"]
 log = logging.getLogger("central.ingest")
 
 # (connection generation, mid, qos, topic, payload); None stops the ingest thread.
-_Item = tuple[int, int, int, str, bytes] | None
+_Message = tuple[int, int, int, str, bytes]
+_Item = _Message | None
 
 # Messages committed together at most: bounds how long the batch holds SQLite's write lock (a
 # person's action in the console waits for it) and how much a failed commit asks the edges to resend.
 MAX_BATCH = 32
+# How long a message may wait for another instance's commit (several instances only). Another
+# instance commits what it received within its current batch, well under a second even when
+# busy; a message still waiting after this gets the answer an instance alone would give.
+DEFER_GRACE_S = 3.0
+_RETRY_FIRST_S = 0.025
+_RETRY_MAX_S = 0.25
+
+
+@dataclass
+class _Deferred:
+    message: _Message
+    give_up_at: float  # from then on the message gets its final answer
+    next_try_at: float
+    tries: int = 1
+
+
+def subscription_filters(shared_group: str | None) -> list[str]:
+    """The central's topic filters, as shared subscriptions when instances share the load."""
+    if shared_group is None:
+        return list(CENTRAL_SUBSCRIPTIONS)
+    return [f"$share/{shared_group}/{f}" for f in CENTRAL_SUBSCRIPTIONS]
 
 
 @contextlib.contextmanager
-def durable_together(db: Database) -> Iterator[None]:
+def durable_together(db: Database) -> Iterator[bool]:
     """Commits inside do not wait for the disk; on a clean exit one fsync of the WAL makes them all durable.
 
     In WAL mode a commit appends to the -wal file; synchronous=NORMAL only skips its fsync. Without
     WAL (never the case for the central's file) the commits keep the connection's own setting.
     """
     if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-        yield
+        yield False
         return
     previous = int(db.execute("PRAGMA synchronous").fetchone()[0])
     db.execute("PRAGMA synchronous=NORMAL")
     try:
-        yield
+        yield True  # True: commits inside do not wait for the disk
     finally:
         db.execute(f"PRAGMA synchronous={previous}")
     path = next(str(r[2]) for r in db.execute("PRAGMA database_list") if r[1] == "main")
@@ -89,6 +120,11 @@ class MqttConsumer:
         # A mid names a message only within one connection: acks for an older one are not sent.
         self._generation = 0
         self._worker: threading.Thread | None = None
+        self.shared = broker.shared_group is not None
+        self.filters = subscription_filters(broker.shared_group)
+        self._deferred: list[_Deferred] = []  # the ingest thread's own
+        self._in_batch = False
+        self._unsubscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=broker.client_id,
@@ -110,8 +146,16 @@ class MqttConsumer:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        self.client.on_unsubscribe = lambda *_: self._unsubscribed.set()
 
     def start(self) -> None:
+        if self.shared and self.broker.session_expiry_s > 3600:
+            log.warning(
+                "shared_group %s with session_expiry_s %d: if this instance dies, the broker keeps its share "
+                "of the messages for that long (docs/central.md, 'Several central instances')",
+                self.broker.shared_group,
+                self.broker.session_expiry_s,
+            )
         self._worker = threading.Thread(target=self._ingest, name="central-ingest", daemon=True)
         self._worker.start()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -127,6 +171,8 @@ class MqttConsumer:
         self.client.loop_start()
 
     def stop(self) -> None:
+        if self.shared and self.subscribed.is_set():
+            self._hand_over()
         self.client.disconnect()
         self.client.loop_stop()
         # What is still queued was not acked: the broker delivers it again to the next session.
@@ -142,6 +188,26 @@ class MqttConsumer:
             log.error("could not checkpoint the transfers in progress: %s: %s", type(exc).__name__, exc)
         self.connected.clear()
         self.subscribed.clear()
+
+    def _hand_over(self) -> None:
+        """Several instances: stop getting new messages, then finish those already sent to us.
+
+        Without this, what the broker had sent to this instance would wait in its session for its
+        return (or the session's expiry) instead of being handled now.
+        """
+        self._unsubscribed.clear()
+        self.client.unsubscribe(self.filters)
+        if not self._unsubscribed.wait(5):
+            log.warning("the broker did not confirm the unsubscription; stopping anyway")
+        deadline = time.monotonic() + DEFER_GRACE_S + 5
+        quiet_since = time.monotonic()
+        while time.monotonic() < deadline:
+            if not self._queue.empty() or self._deferred or self._in_batch:
+                quiet_since = time.monotonic()
+            elif time.monotonic() - quiet_since > 0.3:
+                return
+            time.sleep(0.02)
+        log.warning("stopping with messages not handled: the broker delivers them again to this client id")
 
     # -- paho callbacks (network thread) ----------------------------------------------------------
 
@@ -166,7 +232,7 @@ class MqttConsumer:
         )
         self.connected.set()
         # Subscribing again when the session is present is harmless and covers a lost session.
-        client.subscribe([(topic, 1) for topic in CENTRAL_SUBSCRIPTIONS])
+        client.subscribe([(topic, 1) for topic in self.filters])
 
     def _on_subscribe(
         self,
@@ -180,7 +246,7 @@ class MqttConsumer:
         if failed:
             log.error("broker refused subscriptions: %s", ", ".join(str(rc) for rc in failed))
             return
-        log.info("subscribed to %s", ", ".join(CENTRAL_SUBSCRIPTIONS))
+        log.info("subscribed to %s", ", ".join(self.filters))
         self.subscribed.set()
 
     def _on_disconnect(
@@ -206,12 +272,28 @@ class MqttConsumer:
 
     # -- the ingest thread ------------------------------------------------------------------------
 
-    def _next_batch(self) -> list[tuple[int, int, int, str, bytes]] | None:
-        """The queued messages (at least one, waiting for it); None when stopping."""
-        first = self._queue.get()
-        if first is None:
-            return None
-        batch = [first]
+    def _next_batch(self) -> list[tuple[_Message, _Deferred | None]] | None:
+        """Deferred messages due for another try, then queued ones (waiting for one); None when stopping."""
+        batch: list[tuple[_Message, _Deferred | None]] = []
+        while not batch:
+            timeout = None
+            if self._deferred:
+                timeout = max(0.0, min(d.next_try_at for d in self._deferred) - time.monotonic())
+            first: _Item = None
+            try:
+                first = self._queue.get(timeout=timeout)
+                if first is None:
+                    return None
+            except queue.Empty:
+                pass  # nothing new: only deferred messages are due
+            now = time.monotonic()
+            # A mid names a message only within one connection: the broker resends older ones itself.
+            self._deferred = [d for d in self._deferred if d.message[0] == self._generation]
+            due = [d for d in self._deferred if d.next_try_at <= now]
+            self._deferred = [d for d in self._deferred if d.next_try_at > now]
+            batch = [(d.message, d) for d in due]
+            if first is not None:
+                batch.append((first, None))
         while len(batch) < MAX_BATCH:
             try:
                 item = self._queue.get_nowait()
@@ -220,16 +302,40 @@ class MqttConsumer:
             if item is None:
                 self._queue.put(None)  # stop after this batch
                 break
-            batch.append(item)
+            batch.append((item, None))
         return batch
+
+    def _defer(self, message: _Message, waited: _Deferred | None, now: float) -> None:
+        if waited is None:
+            self._deferred.append(_Deferred(message, now + DEFER_GRACE_S, now + _RETRY_FIRST_S))
+            return
+        waited.next_try_at = now + min(_RETRY_FIRST_S * 2**waited.tries, _RETRY_MAX_S)
+        waited.tries += 1
+        self._deferred.append(waited)
 
     def _ingest(self) -> None:
         while (batch := self._next_batch()) is not None:
+            self._in_batch = True
             outgoing: list[Outgoing] = []
+            handled: list[_Message] = []
+            now = time.monotonic()
             try:
-                with durable_together(self.handler.db):
-                    for _, _, _, topic, payload in batch:
-                        outgoing.extend(self.handler.handle(topic, payload, defer=True))  # never raises
+                with durable_together(self.handler.db) as relaxed:
+                    self.handler.assembler.relaxed = relaxed
+                    try:
+                        for message, waited in batch:
+                            patient = self.shared and (waited is None or now < waited.give_up_at)
+                            acks = self.handler.handle_or_defer(
+                                message[3], message[4], patient=patient, retry=waited is not None
+                            )  # never raises
+                            if acks is None:
+                                self._defer(message, waited, now)
+                            else:
+                                outgoing.extend(acks)
+                                handled.append(message)
+                        outgoing.extend(self.handler.end_of_batch())
+                    finally:
+                        self.handler.assembler.relaxed = False
                 self.handler.after_commit()
             except Exception as exc:  # the disk failed us: no acks, the edges resend after their timeout
                 self.counters.inc("consumer_errors")
@@ -239,6 +345,7 @@ class MqttConsumer:
                 outgoing = []
             for out in outgoing:
                 self.client.publish(out.topic, out.payload, qos=1)
-            for generation, mid, qos, _, _ in batch:
+            for generation, mid, qos, _, _ in handled:
                 if qos > 0 and generation == self._generation:
                     self.client.ack(mid, qos)
+            self._in_batch = False

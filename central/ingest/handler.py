@@ -3,6 +3,10 @@
 `handle` never raises: bad input becomes a Refusal (quarantine row, counter, one log line and,
 when the device is known, a 'rejected' ack); an unexpected error is handled the same way under
 the reason 'internal_error'. Acks are returned only after the database committed.
+
+With `broker.shared_group` (several central instances) the consumer calls `handle_or_defer`:
+a message that needs what another instance has not committed yet (NotYet) is answered None,
+and the consumer tries it again until its grace period is over (central.ingest.shared_assembly).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from central.counters import Counters
 from central.devices.registry import DeviceRegistry, DeviceTrust
 from central.evidence_store import ContentStore
 from central.ingest.assembler import FileAssembler, FileResult
-from central.ingest.refusal import Refusal
+from central.ingest.refusal import NotYet, Refusal
+from central.ingest.shared_assembly import SharedFileAssembler
 from central.ingest.verify import VerifiedEvent, parse_json_object, verify_event
 from central.store.devices import record_stats, record_status
 from central.store.evidence import evidence_file
@@ -61,7 +66,8 @@ class IngestHandler:
         self.clock = clock
         self.evidence = ContentStore(config.evidence_dir)
         self.quarantine_store = ContentStore(config.quarantine_dir)
-        self.assembler = FileAssembler(
+        self.shared = config.broker.shared_group is not None
+        self.assembler = (SharedFileAssembler if self.shared else FileAssembler)(
             db,
             self.evidence,
             self.quarantine_store,
@@ -76,20 +82,51 @@ class IngestHandler:
         self.devices.sync_config(config.devices)
         self._on_notification = on_notification  # wakes the notifier after a commit that queued messages
         self._notify_pending = False
+        self._patient = False  # NotYet defers the message (True) or gets its fallback answer (False)
+        self._retry = False  # the message was deferred before
+        # Each device's trust, read once per batch: a key enrolled or revoked meanwhile counts from
+        # the next batch on (milliseconds later). Saves a statement per message.
+        self._trust_this_batch: dict[str, DeviceTrust | None] = {}
 
     # -- entry point ------------------------------------------------------------------------------
 
     def handle(self, topic: str, payload: bytes, *, defer: bool = False) -> list[Outgoing]:
         """Handle one message; return the acks to publish, which may go out at once.
 
-        `defer=True` (the consumer's group commit): the caller makes the batch's commits durable
-        and then calls `after_commit()` before it publishes any of the acks.
+        `defer=True` (the consumer's group commit): the caller calls `end_of_batch()` after the
+        batch's last message, makes the batch's commits durable, and then calls `after_commit()`
+        before it publishes any of the acks.
         """
+        out = self._handle(topic, payload) or []  # not patient: never deferred
+        if not defer:
+            out.extend(self.end_of_batch())
+            self.after_commit()
+        return out
+
+    def handle_or_defer(self, topic: str, payload: bytes, *, patient: bool, retry: bool) -> list[Outgoing] | None:
+        """The consumer's entry point: like handle(defer=True), or None to try again later (see the module doc).
+
+        `patient`: the message may still wait; `retry`: it waited before.
+        """
+        self._patient, self._retry = patient, retry
         try:
             return self._handle(topic, payload)
         finally:
-            if not defer:
-                self.after_commit()
+            self._patient = self._retry = False
+
+    def end_of_batch(self) -> list[Outgoing]:
+        """Before the batch's commits are made durable: commit what the assembler holds for the batch.
+
+        Several instances: this batch's ranges, and the files they complete (acked here).
+        """
+        self._trust_this_batch.clear()
+        out: list[Outgoing] = []
+        for device, sha, result in self.assembler.flush_pending():
+            if isinstance(result, Refusal):
+                out.extend(self._refuse(result, f"(file {sha} of {device})", device, b""))
+            else:
+                out.extend(self._file_ack(device, result))
+        return out
 
     def after_commit(self) -> None:
         """Finish what waits for durable commits: make stored files' names durable, wake the notifier."""
@@ -98,14 +135,19 @@ class IngestHandler:
             self._on_notification()
         self._notify_pending = False
 
-    def _handle(self, topic: str, payload: bytes) -> list[Outgoing]:
-        self.counters.inc("received")
+    def _handle(self, topic: str, payload: bytes) -> list[Outgoing] | None:
+        if not self._retry:
+            self.counters.inc("received")
         try:
             t = parse_topic(topic)
         except WireError as exc:
             return self._refuse(Refusal("bad_topic", str(exc)), topic, None, payload)
         try:
             return self._dispatch(t, payload)
+        except NotYet as wait:  # raised only while patient
+            self.counters.inc("deferred")
+            log.debug("deferred %s: %s", topic, wait.detail)
+            return None
         except Refusal as refusal:
             return self._refuse(refusal, topic, t.device, payload)
         except Exception as exc:
@@ -115,8 +157,9 @@ class IngestHandler:
             return self._refuse(internal, topic, t.device, payload)
 
     def _dispatch(self, t: Topic, payload: bytes) -> list[Outgoing]:
-        self.counters.inc(f"received.{t.kind.value}")
-        known = self.devices.trust(t.device)
+        if not self._retry:
+            self.counters.inc(f"received.{t.kind.value}")
+        known = self._trust(t.device)
         if t.kind is TopicKind.EVENT:
             return self._event(t, payload, known)
         if known is None:
@@ -135,26 +178,36 @@ class IngestHandler:
             raise Refusal(
                 "site_not_allowed", f"device {t.device!r} belongs to site(s) {known.sites}, not {t.site!r}"
             )
-        result: FileResult | None
-        if t.kind is TopicKind.FILE_INIT:
-            result = self.assembler.on_init(t, payload)
-        elif t.kind is TopicKind.FILE_SEGMENT:
-            result = self.assembler.on_segment(t, payload)
-            if result is not None and result.duplicate:
-                self.counters.inc("segment_duplicates")
-                return []  # one ack per file, not one per late segment
-        else:
-            result = self.assembler.on_fin(t)
+        try:
+            if t.kind is TopicKind.FILE_INIT:
+                result = self.assembler.on_init(t, payload)
+            elif t.kind is TopicKind.FILE_SEGMENT:
+                result = self.assembler.on_segment(t, payload)
+                if result is not None and result.duplicate:
+                    self.counters.inc("segment_duplicates")
+                    return []  # one ack per file, not one per late segment
+            else:
+                result = self.assembler.on_fin(t, retry=self._retry)
+        except NotYet as wait:
+            if self._patient:
+                raise
+            if isinstance(wait.fallback, Refusal):
+                raise wait.fallback from None
+            assert isinstance(wait.fallback, FileResult)
+            result = wait.fallback
+        return self._file_ack(t.device, result)
+
+    def _file_ack(self, device: str, result: FileResult | None) -> list[Outgoing]:
         if result is None:
             return []
         if result.status == "ok":
             self.counters.inc("file_duplicates" if result.duplicate else "files_stored")
         else:
             self.counters.inc("files_incomplete")
-            log.info("file %s from %s not complete yet: %s", result.sha256, t.device, result.reason)
+            log.info("file %s from %s not complete yet: %s", result.sha256, device, result.reason)
         return [
             self._ack(
-                t.device,
+                device,
                 Ack(
                     ref_type="file",
                     ref=result.sha256,
@@ -164,6 +217,13 @@ class IngestHandler:
                 ),
             )
         ]
+
+    def _trust(self, device: str) -> DeviceTrust | None:
+        if device not in self._trust_this_batch:
+            if len(self._trust_this_batch) >= 64:  # a batch of made-up device ids
+                self._trust_this_batch.clear()
+            self._trust_this_batch[device] = self.devices.trust(device)
+        return self._trust_this_batch[device]
 
     # -- per kind ---------------------------------------------------------------------------------
 
@@ -208,6 +268,9 @@ class IngestHandler:
         declared = set(v.message.dropped)
         dropped = [sha for sha in absent if sha in declared]
         missing = [sha for sha in absent if sha not in declared]
+        if missing and self.shared and self._patient:
+            # Another instance may be completing them right now: look again shortly.
+            raise NotYet(f"event {m.event_id} waits for {len(missing)} file(s)", fallback=None)
         if missing:
             self.counters.inc("events_missing_files")
             log.info("event %s (%s) from %s waits for %d file(s)", m.event_id, m.kind, t.device, len(missing))
@@ -216,6 +279,12 @@ class IngestHandler:
         # IMMEDIATE: take the write lock before reading, so a commit by the notifier or the sweep
         # in between cannot fail this transaction (a deferred one cannot upgrade its snapshot).
         with immediate(self.db):
+            # Checked again under the write lock: another central instance may have filed this
+            # very message since the check above (the transaction decides who files it).
+            previous = filed_message(self.db, msg_id)
+            if previous is not None:
+                self.counters.inc("event_duplicates")
+                return ack("ok", work_order=previous["work_order_id"])
             filing, notices = self.case_flow.file_event(
                 self.db,
                 m,
@@ -226,6 +295,8 @@ class IngestHandler:
                 missing=dropped,
             )
         self.counters.inc("events_filed")
+        if self.shared:
+            self.assembler.note_filed([f.sha256 for f in m.files if f.sha256 not in dropped])
         if filing.opened:
             self.counters.inc("work_orders_opened")
         if filing.closed:

@@ -3,6 +3,10 @@
 A transfer's progress lives in memory between checkpoints (central.ingest.assembler says why
 that is safe): its `transfers` row as committed, every range written, and a sha256 fed with the
 bytes as they arrive in order, so that completing a file rarely needs to read it back.
+
+The hashing runs on one helper thread (`_HASHING`, first in first out, so a transfer's bytes are
+hashed in the order they came): hashlib releases the GIL for large buffers, so the ingest thread
+writes the next segment meanwhile. Only completing a file waits for its hash.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import ctypes.util
 import hashlib
 import json
 import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +37,7 @@ def _sync_file_range() -> Any:
 
 
 _SYNC_FILE_RANGE = _sync_file_range()
+_HASHING = ThreadPoolExecutor(max_workers=1, thread_name_prefix="central-hash")
 _SYNC_FILE_RANGE_WRITE = 2  # start writing the range out; do not wait
 
 
@@ -69,6 +75,7 @@ class TransferProgress:
     _hasher: Any = field(default_factory=hashlib.sha256)
     _hashed_upto: int = 0  # the hasher has seen exactly bytes [0, _hashed_upto) of the file
     _hash_valid: bool = True
+    _hashing: Future[None] | None = None  # the last update handed to _HASHING
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TransferProgress:
@@ -82,13 +89,15 @@ class TransferProgress:
             # Bytes already hashed were written again, maybe differently: only a read-back can tell.
             self._hash_valid = False
         elif offset == self._hashed_upto and self._hash_valid:
-            self._hasher.update(data)
+            self._hashing = _HASHING.submit(self._hasher.update, data)
             self._hashed_upto += len(data)
         # (ahead of the hash: those bytes are hashed only by a read-back)
 
     def sha256_of_all(self, size: int) -> str | None:
         """The sha256 of the whole file when the in-order hash covers exactly `size` bytes, else None."""
         if self._hash_valid and self._hashed_upto == size:
+            if self._hashing is not None:
+                self._hashing.result()  # FIFO: every earlier update of this hasher is done too
             return str(self._hasher.hexdigest())
         return None
 

@@ -6,7 +6,7 @@ from typing import Literal
 
 from wire.messages import EventKind
 
-__all__ = ["AckRef", "Refusal"]
+__all__ = ["AckRef", "NotYet", "Refusal"]
 
 AckRef = tuple[Literal["file", "event"], str]
 
@@ -36,3 +36,17 @@ class Refusal(Exception):
         self.ack = ack
         self.kind = kind
         self.saved_sha256 = saved_sha256
+
+
+class NotYet(Exception):
+    """Several central instances: what this message needs may still be in another instance's batch.
+
+    Raised only where waiting can help (an init, segments or files another instance is about to
+    commit). The consumer keeps the message, unacked, and tries it again shortly; once its grace
+    period is over the handler answers `fallback` instead: a FileResult to send, or a Refusal to raise.
+    """
+
+    def __init__(self, detail: str, fallback: object) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.fallback = fallback
