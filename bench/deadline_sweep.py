@@ -1,19 +1,28 @@
 """Deadline and escalation sweep over 100,000 open orders, on a real SQLite file (WAL, synchronous=FULL).
 
-    python3 -m bench.deadline_sweep [--orders 100000] [--sites 200]
+    python3 -m bench.deadline_sweep [--orders 100000] [--sites 200] [--every-order] [--baseline]
 
 Seeds a temporary database with open camera orders spread over 200 sites (each with a
 responsible person, a supervisor and a district lead, one notification channel each), their
 clocks started over the last three working days (office hours 08:30-12:00 and 13:30-17:30,
 Chinese holidays), 4 working hours each. Every order's escalation state is what a central
 sweeping every 30 s would have left, so `next_escalation_at` is set as in production. Then it
-times central.caseflow.sweep.sweep, which reads the due orders through the partial index,
-plans their steps, queues the notices (grouped per person and site) and commits:
+times central.caseflow.sweep.sweep as the service runs it (its own connection, the hash-chained
+audit trail `central.audit.AuditTrail` as its audit hook): it reads the due orders through the
+partial index, plans their steps, queues the notices (grouped per person and site), writes
+history and audit rows and commits:
 
-- steady: five consecutive sweeps 30 s apart (the service's rhythm); the median is reported;
+- steady: five consecutive sweeps 30 s apart (the service's rhythm); the median is reported.
+  The first of them is the 15:00 burst (orders filed overnight started their clocks at 08:30
+  and reach a level together);
 - after_1h_outage: one sweep catching up an hour of missed steps;
 - every_order (--every-order): one sweep with all orders due at once (a freshly migrated
   database, or days of downtime); it shows the cost per escalation step, not a periodic sweep.
+
+Each line gives the sweep's wall and CPU time, its write transactions and the longest time one
+of them held the write lock (what ingest may have to wait). --baseline also runs the sweep as it
+was before the rework (bench/_sweep_baseline.py) on the same seeded state, right before ours,
+checks that both leave the same orders, history, audit and outbox, and prints the ratios.
 
 The first line is `orders N sweep_ms X` for the steady sweep.
 """
@@ -21,6 +30,7 @@ The first line is `orders N sweep_ms X` for the steady sweep.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import sqlite3
@@ -28,15 +38,20 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlite_utils import Database
+
+from bench._sweep_baseline import BaselineAuditTrail, baseline_sweep_orders
+from central.audit import AuditTrail
+from central.audit import ensure_schema as ensure_audit_schema
 from central.caseflow import EscalationState, plan
 from central.caseflow.flow import CaseFlow
-from central.caseflow.sweep import sweep
+from central.caseflow.sweep import SweepResult, sweep, sweep_cameras
 from central.config import CentralConfig, ChannelConfig, NotifyConfig, PersonConfig, SiteConfig
 from central.store import open_database
 from central.timefmt import utc_iso
@@ -67,6 +82,7 @@ def _seed(flow: CaseFlow, db_path: Path, orders: int, sites: int, as_of: float |
     cal = rules.calendar
     earliest = cal.subtract(NOW, 3 * 7.5 * 3600)
     db = open_database(db_path)
+    ensure_audit_schema(db)
     rows = []
     for i in range(orders):
         start = rng.uniform(earliest, NOW - 60)
@@ -111,7 +127,14 @@ def _seed(flow: CaseFlow, db_path: Path, orders: int, sites: int, as_of: float |
             )
         )
     with db.atomic():
-        for table in ("work_orders", "order_history", "notifications", "notification_items", "notification_attempts"):
+        for table in (
+            "work_orders",
+            "order_history",
+            "notifications",
+            "notification_items",
+            "notification_attempts",
+            "audit_log",
+        ):
             db.conn.execute(f"DELETE FROM {table}")
         db.conn.executemany(
             "INSERT INTO work_orders (id, event_code, device_id, site, camera, zone, status, opened_at, due_at,"
@@ -129,20 +152,74 @@ class Timing:
     cpu_ms: float  # this process's CPU time: what the sweep costs apart from fsync waits and other load
     due: int
     notices: int
+    transactions: int
+    hold_ms: float  # the longest write transaction (the old sweep does not time its own: 0)
+    outcome: str  # digest of what the sweep left in the file (orders, history, audit, outbox)
 
     def line(self) -> str:
-        return f"{self.due} due, {self.notices} notices queued, sweep_ms {self.wall_ms:.1f} (cpu_ms {self.cpu_ms:.1f})"
+        hold = f", longest write lock {self.hold_ms:.0f} ms" if self.hold_ms else ""
+        return (
+            f"{self.due} due, {self.notices} notices queued, sweep_ms {self.wall_ms:.1f} (cpu_ms {self.cpu_ms:.1f});"
+            f" {self.transactions} transactions{hold}"
+        )
 
 
-def _timed_sweep(flow: CaseFlow, db_path: Path, now: float) -> Timing:
+def _ours(db: Database, flow: CaseFlow, now: float) -> SweepResult:
+    return sweep(db, flow, now, audit=AuditTrail(db))
+
+
+def _baseline(db: Database, flow: CaseFlow, now: float) -> SweepResult:
+    result = baseline_sweep_orders(db, flow, now, audit=BaselineAuditTrail(db, time.time))
+    result += sweep_cameras(db, flow, now)
+    return result
+
+
+SWEEPS: dict[str, Callable[[Database, CaseFlow, float], SweepResult]] = {"ours": _ours, "baseline": _baseline}
+
+
+def _timed_sweep(flow: CaseFlow, db_path: Path, now: float, which: str = "ours") -> Timing:
     db = open_database(db_path)
     try:
         w0, c0 = time.perf_counter(), time.process_time()
-        result = sweep(db, flow, now)
+        r = SWEEPS[which](db, flow, now)
         w1, c1 = time.perf_counter(), time.process_time()
-        return Timing((w1 - w0) * 1000.0, (c1 - c0) * 1000.0, result.orders, result.notices)
+        hold = r.longest_hold_s * 1000.0
+        return Timing((w1 - w0) * 1000.0, (c1 - c0) * 1000.0, r.orders, r.notices, r.transactions, hold, _outcome(db))
     finally:
         db.close()
+
+
+def _outcome(db: Database) -> str:
+    """What both sweeps must leave alike. Audit subjects differ on purpose (the old sweep wrote the
+    bare order id, the convention is now `order:<id>`), so the audit rows are compared without them."""
+    digest = hashlib.sha256()
+    queries = (
+        "SELECT id, escalation_level, reminded, escalation_repeats, next_escalation_at FROM work_orders ORDER BY id",
+        "SELECT work_order_id, action, reason, detail FROM order_history ORDER BY id",
+        "SELECT action, reason, detail FROM audit_log ORDER BY seq",
+        # Per message, without ids: AUTOINCREMENT goes on counting after the bench empties the tables,
+        # and which message's items come first depends on where a transaction ends.
+        "SELECT n.recipient, n.group_key, i.dedupe_key, i.title, i.body FROM notification_items i"
+        " JOIN notifications n ON n.id = i.notification_id ORDER BY n.recipient, n.group_key, n.id, i.id",
+        "SELECT recipient, group_key, title, body, items, attachments FROM notifications"
+        " ORDER BY recipient, group_key, id",
+    )
+    for sql in queries:
+        for row in db.execute(sql):
+            digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()[:12]
+
+
+def _compare(name: str, runs: dict[str, Timing]) -> None:
+    for which, t in runs.items():
+        print(f"{name} {which}: {t.line()}")
+    if len(runs) == 2:
+        ours, base = runs["ours"], runs["baseline"]
+        same = "same outcome" if ours.outcome == base.outcome else "OUTCOMES DIFFER"
+        print(
+            f"{name} ratio baseline/ours: wall x{base.wall_ms / ours.wall_ms:.1f},"
+            f" cpu x{base.cpu_ms / max(ours.cpu_ms, 0.001):.1f} ({same})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -151,24 +228,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--sites", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--every-order", action="store_true", help="also time a sweep with every order due at once")
+    ap.add_argument("--baseline", action="store_true", help="also time the sweep as it was before, on the same state")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="gw-sweep-") as tmp:
         data = Path(tmp)
         flow = CaseFlow(_config(data, args.sites))
         db_path = data / "gw.db"
+        which = ("baseline", "ours") if args.baseline else ("ours",)
+
+        def seeded(as_of: float | None) -> None:
+            _seed(flow, db_path, args.orders, args.sites, as_of, random.Random(args.seed))
 
         t0 = time.perf_counter()
-        _seed(flow, db_path, args.orders, args.sites, NOW - 30, random.Random(args.seed))
+        seeded(NOW - 30)
         seeded_s = time.perf_counter() - t0
-        steady = [_timed_sweep(flow, db_path, NOW + 30 * k) for k in range(5)]
-        print(f"orders {args.orders} sweep_ms {statistics.median(t.wall_ms for t in steady):.1f}")
-        for k, t in enumerate(steady):
-            print(f"steady sweep {k + 1} of 5 (30 s apart): {t.line()}")
-        _seed(flow, db_path, args.orders, args.sites, NOW - 3600, random.Random(args.seed))
-        print(f"after_1h_outage: {_timed_sweep(flow, db_path, NOW).line()}")
+        steady: dict[str, list[Timing]] = {}
+        for k, w in enumerate(which):
+            if k:
+                seeded(NOW - 30)
+            steady[w] = [_timed_sweep(flow, db_path, NOW + 30 * i, w) for i in range(5)]
+        print(f"orders {args.orders} sweep_ms {statistics.median(t.wall_ms for t in steady['ours']):.1f}")
+        for i in range(5):
+            _compare(f"steady sweep {i + 1} of 5 (30 s apart)", {w: steady[w][i] for w in which})
+        runs: dict[str, Timing] = {}
+        for w in which:
+            seeded(NOW - 3600)
+            runs[w] = _timed_sweep(flow, db_path, NOW, w)
+        _compare("after_1h_outage", runs)
         if args.every_order:
-            _seed(flow, db_path, args.orders, args.sites, None, random.Random(args.seed))
-            print(f"every_order: {_timed_sweep(flow, db_path, NOW).line()}")
+            runs = {}
+            for w in which:
+                seeded(None)
+                runs[w] = _timed_sweep(flow, db_path, NOW, w)
+            _compare("every_order", runs)
         load = " ".join(f"{x:.1f}" for x in os.getloadavg())
         print(
             f"(seeding {args.orders} orders took {seeded_s:.1f} s; {os.cpu_count()} CPUs, load {load};"

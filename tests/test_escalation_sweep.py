@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from caseflow_fixtures import HOUR, T0, AuditLog, Clock, file, make_config, manifest, notices
 from sqlite_utils import Database
 
 import wire
+from central.audit import AuditTrail, iter_rows
+from central.audit import ensure_schema as ensure_audit_schema
 from central.caseflow.flow import CaseFlow
+from central.caseflow.hooks import order_subject
 from central.caseflow.sweep import _DUE_ORDERS, sweep
 from central.config import DeviceConfig, NotifyConfig
+from central.notify import compose
 from central.store import (
     claim_notification,
     open_database,
@@ -65,7 +70,7 @@ def test_reminder_then_each_level_of_the_ladder_then_repeats_of_the_top(
     assert order["next_escalation_at"] == DUE + 1800 + 2 * HOUR
     escalations = [h for h in order_history(db, order_id) if h["action"] == "escalate"]
     assert [json.loads(h["detail"])["level"] for h in escalations] == [0, 1, 2, 3, 3]
-    assert audit.actions(order_id).count("order.escalate") == 5
+    assert audit.actions(order_subject(order_id)).count("order.escalate") == 5
 
 
 def test_the_sweep_reads_only_due_orders_through_its_index(tmp_path: Path, db: Database, clock: Clock) -> None:
@@ -159,3 +164,82 @@ def test_a_camera_offline_too_long_is_reported_to_its_site_once_per_outage(
     assert sorted(s for _, s, _ in notices(db)[-2:]) == ["camera:box-1/cam-1", "camera:box-1/cam-2"]
     names = {r[0] for r in db.execute("SELECT camera FROM cameras")}
     assert names == {"cam-1", "cam-2"}  # the bad name was logged and left out
+
+
+def _outbox(db: Database) -> list[tuple[Any, ...]]:
+    sql = "SELECT recipient, title, body, items FROM notifications WHERE recipient != '' ORDER BY recipient"
+    return [tuple(r) for r in db.execute(sql)]
+
+
+@pytest.mark.parametrize("hold_s", [0.0, 60.0], ids=["a transaction per read", "one transaction"])
+def test_a_burst_records_every_order_once_however_the_sweep_cuts_its_transactions(
+    tmp_path: Path, clock: Clock, hold_s: float
+) -> None:
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 3})
+    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+    db = open_database(tmp_path / f"gw-{hold_s}.db")
+    ensure_audit_schema(db)
+    orders = [file(flow, db, manifest(f"0000000002{i:02d}", zone=f"z{i}")).work_order_id for i in range(25)]
+    db.execute("DELETE FROM notification_items")  # forget 'opened': what follows is the sweep's alone
+    db.execute("DELETE FROM notifications")
+
+    result = sweep(db, flow, DUE + 1800, batch=4, hold_s=hold_s, audit=AuditTrail(db, clock=clock))
+    assert (result.orders, result.steps) == (25, 25 * 3)  # all three levels at once; the reminder is stale
+    assert result.transactions == (7 if hold_s == 0 else 1)  # 25 orders read 4 at a time
+    assert sorted(notices(db)) == sorted((who, str(o), "overdue") for o in orders for who in ("zhang", "li", "wang"))
+    # One message per recipient and site, listing the first 3 orders and counting the rest.
+    for who, title, body, items in _outbox(db):
+        assert title == "[garbagewatch] site site-a: 25 notices (25 overdue)", who
+        assert items == 25 and body.count("Work order WO-") == 3 and "... and 22 more" in body
+    for order_id in orders:
+        assert order_id is not None
+        [escalation] = [h for h in order_history(db, order_id) if h["action"] == "escalate"]
+        assert json.loads(escalation["detail"])["level"] == 3
+        assert [
+            r[0] for r in db.execute("SELECT action FROM audit_log WHERE subject = ?", [order_subject(order_id)])
+        ] == ["order.escalate"]
+    assert [r.seq for r in iter_rows(db)] == list(range(1, 26))  # one unbroken chain
+
+    # Swept again at once: nothing is due, nothing is queued or recorded twice.
+    before = (_outbox(db), db.execute("SELECT count(*) FROM order_history").fetchone())
+    assert sweep(db, flow, DUE + 1800, batch=4, hold_s=hold_s).orders == 0
+    assert (_outbox(db), db.execute("SELECT count(*) FROM order_history").fetchone()) == before
+
+
+def test_a_burst_is_the_same_in_one_transaction_or_many(tmp_path: Path) -> None:
+    """What the orders, their history and the outbox hold does not depend on how the sweep commits,
+    and each message's title counts what it holds, kind by kind, however many times notices joined it."""
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 4})
+    config = make_config(tmp_path, notify=notify)
+
+    def outcome(hold_s: float) -> list[Any]:
+        flow = CaseFlow(config, clock=Clock())
+        db = open_database(tmp_path / f"same-{hold_s}.db")
+        for i in range(12):
+            file(flow, db, manifest(f"0000000003{i:02d}", zone=f"z{i}"))
+        for now in (DUE - 900, DUE + 700, DUE + 1800 + 2 * HOUR, DUE + 1800 + 3 * HOUR):
+            sweep(db, flow, now, batch=5, hold_s=hold_s)
+        for message_id, title, items in db.execute("SELECT id, title, items FROM notifications").fetchall():
+            sql = "SELECT kind, count(*) FROM notification_items WHERE notification_id = ? GROUP BY kind"
+            counted = {str(k): int(n) for k, n in db.execute(sql, [message_id])}
+            assert sum(counted.values()) == items
+            assert title == compose("site-a", [], items, counted, flow.grouping)[0]
+        return [
+            db.execute(sql).fetchall()
+            for sql in (
+                "SELECT id, escalation_level, reminded, escalation_repeats, next_escalation_at FROM work_orders",
+                "SELECT work_order_id, at, action, reason, detail FROM order_history ORDER BY id",
+                # Ids and the order of messages differ: the one transaction writes message by message.
+                "SELECT n.recipient, i.dedupe_key, i.title, i.body FROM notification_items i"
+                " JOIN notifications n ON n.id = i.notification_id ORDER BY n.recipient, i.id",
+                "SELECT recipient, title, body, items FROM notifications ORDER BY recipient, id",
+            )
+        ]
+
+    once = outcome(60.0)
+    assert once == outcome(0.0)
+    titles = {recipient: title for recipient, title, _, _ in once[3]}
+    assert titles["zhang"] == "[garbagewatch] site site-a: 36 notices (12 opened, 12 overdue, 12 reminder)"
+    assert titles["wang"] == "[garbagewatch] site site-a: 24 notices (12 overdue, 12 still overdue)"

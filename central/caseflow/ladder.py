@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 from central.caseflow.workhours import WorkCalendar
 
-__all__ = ["EscalationPlan", "EscalationPolicy", "EscalationState", "EscalationStep", "LadderStep", "due_at", "plan"]
+__all__ = [
+    "Calendar",
+    "EscalationPlan",
+    "EscalationPolicy",
+    "EscalationState",
+    "EscalationStep",
+    "LadderStep",
+    "MemoCalendar",
+    "due_at",
+    "plan",
+]
 
 StepKind = Literal["reminder", "overdue", "still_overdue"]
 
@@ -69,6 +79,37 @@ class EscalationPlan:
     changed: bool = field(default=False)
 
 
+class Calendar(Protocol):
+    """What `plan` asks of a working-time calendar (a WorkCalendar, or a MemoCalendar over one)."""
+
+    def add(self, start: float, seconds: float) -> float: ...
+
+    def subtract(self, end: float, seconds: float) -> float: ...
+
+
+class MemoCalendar:
+    """A WorkCalendar that remembers its answers, for one sweep.
+
+    The ladder's times are the due time plus or minus a few fixed offsets, and a burst is many
+    orders with the same due time (all filed overnight, all started at 08:30): each is worked
+    out once. Use one per sweep (the memory grows with the distinct due times it is asked about).
+    """
+
+    def __init__(self, calendar: WorkCalendar) -> None:
+        self.calendar = calendar
+        self._added: dict[tuple[float, float], float] = {}
+
+    def add(self, start: float, seconds: float) -> float:
+        key = (start, seconds)
+        t = self._added.get(key)
+        if t is None:
+            t = self._added[key] = self.calendar.add(start, seconds)
+        return t
+
+    def subtract(self, end: float, seconds: float) -> float:
+        return self.add(end, -seconds)  # WorkCalendar.add of a negative time subtracts
+
+
 def due_at(clock_start: float, limit_s: float, extension_s: float, calendar: WorkCalendar) -> float:
     """The deadline: `limit + extensions` of working time after the clock started."""
     return calendar.add(clock_start, limit_s + extension_s)
@@ -81,7 +122,7 @@ def plan(
     state: EscalationState,
     now: float,
     policy: EscalationPolicy,
-    calendar: WorkCalendar,
+    calendar: Calendar,
 ) -> EscalationPlan:
     """What to send at `now` given what was sent (`state`), and when to look again.
 

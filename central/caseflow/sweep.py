@@ -3,26 +3,38 @@
 Each order stores when it next needs looking at (`next_escalation_at`: its reminder, its next
 ladder level, its next repeat; NULL while its clock is stopped). The sweep reads only the rows
 at or before now, through a partial index on that column, so its cost follows what is due, not
-how many orders are open. For each it plans (central.caseflow.ladder.plan) what to send, queues
-those notices to the ladder's roles at the order's site, records the step in the order's
-history, calls the audit hook and stores the new state and next check, in batches of 1000
-orders, one transaction each (a burst does not hold the write lock long enough to stall
-ingest). Cameras offline for longer than `escalation.camera_offline_s` are reported to their
-site's responsible person, once per outage.
+how many orders are open. For each it plans (central.caseflow.ladder.plan) what to send, and
+stores the new state and next check; the notices to the ladder's roles at the order's site, one
+history row per order and one audit entry per order are gathered and written together at the
+end of the transaction: history in one statement, audit through the hook's `append_many` when it
+has one (central.audit.AuditTrail does: one chained batch), notices grouped per recipient and
+site before any outbox row is written (central.notify.grouping: one message per recipient, site
+and transaction, still one item per order and channel, so the message lists every order and a
+notice is queued once).
+
+A transaction reads the due orders `batch` at a time and stops reading once what it planned and
+what it will take to write it add up to `hold_s` of holding the write lock (the writing is timed
+in each transaction, to size the next): a burst of thousands of due orders commits about every
+`hold_s` (0.25 s), so ingest waits about that long at most, and notices of one recipient and site are
+grouped over as many orders as fit.
+Cameras offline for longer than `escalation.camera_offline_s` are reported to their site's
+responsible person, once per outage.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from sqlite_utils import Database
 
 from central.caseflow.flow import CaseFlow
-from central.caseflow.hooks import AuditHook
-from central.caseflow.ladder import EscalationState, plan
+from central.caseflow.hooks import AuditHook, order_subject
+from central.caseflow.ladder import EscalationPlan, EscalationState, MemoCalendar, plan
+from central.caseflow.rules import CaseRules
 from central.caseflow.states import CLOCK_RUNNING, Status
 from central.notify.grouping import Notice
 from central.notify.messages import camera_offline_message, order_message
@@ -36,12 +48,27 @@ log = logging.getLogger("central.caseflow")
 
 ACTOR = "system:escalation"
 _RETRY_S = 3600.0
+HOLD_S = 0.25  # how long one transaction of the sweep may keep the write lock, about
 
-_DUE_ORDERS = (
-    "SELECT id, event_code, site, camera, zone, address, lat, lon, status, due_at, due_ts, clock_start_ts,"
-    " escalation_level, reminded, escalation_repeats, assignee, snapshot_sha256 FROM work_orders"
-    " WHERE next_escalation_at <= ? ORDER BY next_escalation_at LIMIT ?"
+_COLUMNS = (
+    "id, event_code, site, camera, zone, address, lat, lon, status, due_at, due_ts, clock_start_ts,"
+    " escalation_level, reminded, escalation_repeats, assignee, snapshot_sha256"
 )
+_NAMES = tuple(c.strip() for c in _COLUMNS.split(","))
+_DUE_ORDERS = (
+    f"SELECT rowid, {_COLUMNS} FROM work_orders WHERE next_escalation_at <= ? ORDER BY next_escalation_at LIMIT ?"
+)
+# rowid: read and written in the same transaction, so it still names the row (no second index lookup).
+_STORE_STATE = (
+    "UPDATE work_orders SET escalation_level = ?, reminded = ?, escalation_repeats = ?, next_escalation_at = ?,"
+    " updated_at = ? WHERE rowid = ?"
+)
+_ADD_HISTORY = (
+    "INSERT INTO order_history (work_order_id, at, actor, action, from_status, to_status, reason, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+AuditEntry = tuple[str, str, str, str, dict[str, Any]]
 
 
 @dataclass
@@ -50,107 +77,182 @@ class SweepResult:
     steps: int = 0  # reminders and escalations taken
     notices: int = 0  # notices queued (per channel)
     cameras: int = 0  # offline cameras reported
+    transactions: int = 0  # write transactions the orders took
+    longest_hold_s: float = 0.0  # the longest of them, from BEGIN IMMEDIATE to the end of COMMIT
 
     def __iadd__(self, other: SweepResult) -> SweepResult:
         self.orders += other.orders
         self.steps += other.steps
         self.notices += other.notices
         self.cameras += other.cameras
+        self.transactions += other.transactions
+        self.longest_hold_s = max(self.longest_hold_s, other.longest_hold_s)
         return self
 
 
 def sweep(
-    db: Database, flow: CaseFlow, now: float, *, batch: int = 1000, audit: AuditHook | None = None
+    db: Database,
+    flow: CaseFlow,
+    now: float,
+    *,
+    batch: int = 250,
+    hold_s: float = HOLD_S,
+    audit: AuditHook | None = None,
 ) -> SweepResult:
     """One full pass: every due order, then the cameras."""
-    result = sweep_orders(db, flow, now, batch=batch, audit=audit)
+    result = sweep_orders(db, flow, now, batch=batch, hold_s=hold_s, audit=audit)
     result += sweep_cameras(db, flow, now)
     return result
 
 
 def sweep_orders(
-    db: Database, flow: CaseFlow, now: float, *, batch: int = 1000, audit: AuditHook | None = None
+    db: Database,
+    flow: CaseFlow,
+    now: float,
+    *,
+    batch: int = 250,
+    hold_s: float = HOLD_S,
+    audit: AuditHook | None = None,
 ) -> SweepResult:
     result = SweepResult()
-    while True:
+    escalator = _Escalator(flow, now)
+    hook = audit or flow.audit
+    write_ratio = 2.0  # the end of a transaction (history, audit, notices, commit) per unit of planning
+    more = True
+    while more:
+        escalator.begin()
         with immediate(db):
-            rows = list(db.query(_DUE_ORDERS, [now, batch]))
-            part = _escalate(db, flow, rows, now, audit or flow.audit)
-        result += part
-        if len(rows) < batch:
-            return result
+            began = time.perf_counter()
+            while True:
+                rows = db.execute(_DUE_ORDERS, [now, batch]).fetchall()
+                db.conn.executemany(_STORE_STATE, escalator.plan_rows(rows))
+                result.orders += len(rows)
+                more = len(rows) == batch
+                planned = time.perf_counter() - began
+                if not more or planned * (1.0 + write_ratio) >= hold_s:
+                    break
+            result.notices += escalator.write(db, hook)
+        ended = time.perf_counter()
+        # Measured, not guessed: the next transaction plans only what it can also write in time.
+        write_ratio = (ended - began - planned) / max(planned, 1e-6)
+        result.transactions += 1
+        result.longest_hold_s = max(result.longest_hold_s, ended - began)
+        result.steps += escalator.steps
+    return result
 
 
-def _escalate(db: Database, flow: CaseFlow, rows: list[dict[str, Any]], now: float, audit: AuditHook) -> SweepResult:
-    stamp = utc_iso(now)
-    console = flow.config.notify.console_url
-    updates: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
-    deliveries: list[tuple[Notice, Target]] = []
-    audience: dict[tuple[str, tuple[str, ...], str | None], list[Target]] = {}  # (site, roles, assignee)
-    steps = 0
-    for row in rows:
-        if Status(row["status"]) not in CLOCK_RUNNING or row["due_ts"] is None:
-            updates.append(
-                (row["escalation_level"], row["reminded"], row["escalation_repeats"], None, stamp, row["id"])
-            )
-            continue
-        rules = flow.rules.for_site(row["site"])
-        state = EscalationState(int(row["escalation_level"]), bool(row["reminded"]), int(row["escalation_repeats"]))
-        try:
-            p = plan(
-                due=float(row["due_ts"]),
-                clock_start=float(row["clock_start_ts"]),
-                state=state,
-                now=now,
-                policy=rules.escalation,
-                calendar=rules.calendar,
-            )
-        except (TypeError, ValueError) as exc:
-            # One order that cannot be planned must not stop the others: look again in an hour.
-            log.error("order %s: cannot plan its escalation, next try in 1 h: %s", row["id"], exc)
-            updates.append((state.level, int(state.reminded), state.repeats, now + _RETRY_S, stamp, row["id"]))
-            continue
-        updates.append((p.state.level, int(p.state.reminded), p.state.repeats, p.next_at, stamp, row["id"]))
-        if not p.steps:
-            continue
+class _Escalator:
+    """One sweep's plans, and what its open transaction writes when it ends.
+
+    Site rules, routes and recipients are looked up once per sweep, and the ladder's times once
+    per due time (orders filed overnight all fall due at the same instant).
+    """
+
+    def __init__(self, flow: CaseFlow, now: float) -> None:
+        self.flow = flow
+        self.now = now
+        self.stamp = utc_iso(now)
+        self.console = flow.config.notify.console_url
+        self._rules: dict[str, tuple[CaseRules, MemoCalendar]] = {}
+        self._calendars: dict[int, MemoCalendar] = {}
+        self._routes: dict[str, tuple[str, ...]] = {}
+        self._audience: dict[tuple[str, tuple[str, ...], str | None], list[Target]] = {}
+        self.begin()
+
+    def begin(self) -> None:
+        self.history: list[tuple[Any, ...]] = []
+        self.audit: list[AuditEntry] = []
+        self.deliveries: list[tuple[Notice, Target]] = []
+        self.steps = 0
+
+    def plan_rows(self, rows: list[Any]) -> list[tuple[Any, ...]]:
+        """Plan each (rowid, *_NAMES) row; return the new states to store, gather the rest."""
+        stamp = self.stamp
+        updates: list[tuple[Any, ...]] = []
+        for r in rows:
+            rowid, order_id, status, due_ts = r[0], r[1], r[9], r[11]
+            if due_ts is None or Status(status) not in CLOCK_RUNNING:
+                updates.append((r[13], r[14], r[15], None, stamp, rowid))  # its clock stopped: no next check
+                continue
+            level, reminded, repeats = int(r[13]), bool(r[14]), int(r[15])
+            rules, calendar = self._site(r[3])
+            try:
+                p = plan(
+                    due=float(due_ts),
+                    clock_start=float(r[12]),
+                    state=EscalationState(level, reminded, repeats),
+                    now=self.now,
+                    policy=rules.escalation,
+                    calendar=calendar,
+                )
+            except (TypeError, ValueError) as exc:
+                # One order that cannot be planned must not stop the others: look again in an hour.
+                log.error("order %s: cannot plan its escalation, next try in 1 h: %s", order_id, exc)
+                updates.append((level, int(reminded), repeats, self.now + _RETRY_S, stamp, rowid))
+                continue
+            updates.append((p.state.level, int(p.state.reminded), p.state.repeats, p.next_at, stamp, rowid))
+            if p.steps:
+                self._escalate(dict(zip(_NAMES, r[1:], strict=True)), rules, p)
+        return updates
+
+    def _site(self, site: str) -> tuple[CaseRules, MemoCalendar]:
+        found = self._rules.get(site)
+        if found is None:
+            rules = self.flow.rules.for_site(site)
+            # Sites of one city share its calendar object, and so its memo.
+            memo = self._calendars.get(id(rules.calendar))
+            if memo is None:
+                memo = self._calendars[id(rules.calendar)] = MemoCalendar(rules.calendar)
+            found = self._rules[site] = (rules, memo)
+        return found
+
+    def _escalate(self, order: dict[str, Any], rules: CaseRules, p: EscalationPlan) -> None:
+        order_id, site, assignee = order["id"], order["site"], order["assignee"]
         for step in p.steps:
-            roles = [step.role] if step.role else flow.config.notify.route(step.kind)
-            title, body = order_message(step.kind, row, console, level=step.level)
+            roles = (step.role,) if step.role else self._route(step.kind)
+            who = (site, roles, assignee)
+            targets = self._audience.get(who)
+            if targets is None:
+                targets = self._audience[who] = self.flow.recipients.targets(roles, rules.roles, assignee)
+            if not targets:
+                continue
+            title, body = order_message(step.kind, order, self.console, level=step.level)
             notice = Notice(
                 kind=step.kind,
-                key=f"{row['id']}|{step.kind}{step.level}@{step.at:.0f}",
-                site=row["site"],
-                subject=row["id"],
-                order_id=row["id"],
+                key=f"{order_id}|{step.kind}{step.level}@{step.at:.0f}",
+                site=site,
+                subject=order_id,
+                order_id=order_id,
                 title=title,
                 body=body,
-                snapshot=row["snapshot_sha256"],
+                snapshot=order["snapshot_sha256"],
             )
-            who = (row["site"], tuple(roles), row["assignee"])
-            targets = audience.get(who)
-            if targets is None:
-                targets = audience[who] = flow.recipients.targets(roles, rules.roles, row["assignee"])
-            deliveries.extend((notice, t) for t in targets)
-        # One history row and one audit call per order and sweep, however many levels it climbed.
-        steps += len(p.steps)
+            self.deliveries.extend((notice, t) for t in targets)
+        # One history row and one audit entry per order and sweep, however many levels it climbed.
+        self.steps += len(p.steps)
         taken = [{"kind": s.kind, "level": s.level, "role": s.role} for s in p.steps]
-        facts = {"steps": taken, "due_at": row["due_at"], "level": p.state.level}
+        facts = {"steps": taken, "due_at": order["due_at"], "level": p.state.level}
         reason = ", ".join(_describe(s.kind, s.level) for s in p.steps)
-        history.append((row["id"], stamp, ACTOR, "escalate", row["status"], row["status"], reason, json.dumps(facts)))
-        audit(ACTOR, "order.escalate", row["id"], reason, facts)
-    db.conn.executemany(
-        "UPDATE work_orders SET escalation_level = ?, reminded = ?, escalation_repeats = ?, next_escalation_at = ?,"
-        " updated_at = ? WHERE id = ?",
-        updates,
-    )
-    db.conn.executemany(
-        "INSERT INTO order_history (work_order_id, at, actor, action, from_status, to_status, reason, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        history,
-    )
-    notices = flow.enqueue(db, deliveries, now)
-    return SweepResult(orders=len(rows), steps=steps, notices=notices)
+        status = order["status"]
+        self.history.append((order_id, self.stamp, ACTOR, "escalate", status, status, reason, json.dumps(facts)))
+        self.audit.append((ACTOR, "order.escalate", order_subject(order_id), reason, facts))
+
+    def _route(self, kind: str) -> tuple[str, ...]:
+        roles = self._routes.get(kind)
+        if roles is None:
+            roles = self._routes[kind] = tuple(self.flow.config.notify.route(kind))
+        return roles
+
+    def write(self, db: Database, audit: AuditHook) -> int:
+        """History, audit and notices of the transaction's orders; return the notices queued."""
+        db.conn.executemany(_ADD_HISTORY, self.history)
+        append_many = getattr(audit, "append_many", None)
+        if callable(append_many):  # one chained batch instead of one append per order
+            append_many(self.audit)
+        else:
+            for entry in self.audit:
+                audit(*entry)
+        return self.flow.enqueue(db, self.deliveries, self.now)
 
 
 def _describe(kind: str, level: int) -> str:

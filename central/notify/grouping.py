@@ -16,6 +16,7 @@ message whose text has already gone out. Call inside the transaction of the chan
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -124,42 +125,85 @@ def _enqueue(db: Database, todo: list[tuple[Notice, Target]], now: float, policy
         known.add(key)
         group = notice.site if policy.group_s > 0 else key  # no grouping: every notice alone
         groups.setdefault((target.channel, target.recipient, group), []).append((notice, target, key))
-    for (channel, recipient, group), items in groups.items():
-        _queue_group(db, channel, recipient, group, items, now, policy)
-    return sum(len(v) for v in groups.values())
-
-
-def _queue_group(
-    db: Database,
-    channel: str,
-    recipient: str,
-    group: str,
-    items: list[tuple[Notice, Target, str]],
-    now: float,
-    policy: GroupingPolicy,
-) -> None:
-    latest = db.execute(
-        "SELECT id, status, scheduled_at, attachments FROM notifications WHERE channel = ? AND recipient = ?"
-        " AND group_key = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",
-        [channel, recipient, group],
-    ).fetchone()
-    first = items[0][0]
-    if latest is not None and latest[1] == "pending":
-        message_id, attachments = int(latest[0]), list(json.loads(latest[3]))
-    else:
-        at = now if latest is None else max(now, float(latest[2]) + policy.group_s)
-        cursor = db.execute(
-            "INSERT INTO notifications (work_order_id, kind, channel, recipient, group_key, title, body, items,"
-            " attachments, status, attempts, scheduled_at, next_attempt_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?, '', '', 0, '[]', 'pending', 0, ?, ?, ?)",
-            [first.order_id, first.kind, channel, recipient, group, at, at, utc_iso(now)],
-        )
-        message_id, attachments = int(cursor.lastrowid or 0), []
+    # Grouped first, then written: one message per (channel, recipient, group) however many
+    # notices a call brings (the sweep brings thousands), and all their items in one statement.
+    messages = [
+        (_message_for(db, channel, recipient, group, items[0][0], now, policy), items)
+        for (channel, recipient, group), items in groups.items()
+    ]
     db.conn.executemany(
         "INSERT INTO notification_items (notification_id, dedupe_key, channel, recipient, subject, kind, title,"
         " body, created_ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(message_id, key, channel, recipient, n.subject, n.kind, n.title, n.body, now) for n, _, key in items],
+        [
+            (message.id, key, t.channel, t.recipient, n.subject, n.kind, n.title, n.body, now)
+            for message, items in messages
+            for n, t, key in items
+        ],
     )
+    db.conn.executemany(
+        "UPDATE notifications SET title = ?, body = ?, items = ?, attachments = ? WHERE id = ?",
+        [_composed(db, message, items, policy) for message, items in messages],
+    )
+    return sum(len(v) for v in groups.values())
+
+
+@dataclass(frozen=True)
+class _Message:
+    id: int
+    site: str
+    held: int  # notices it held before this call (0: made by this call)
+    tally: Counter[str] | None  # those notices per kind, when its title tells (None: count them)
+    attachments: list[str]
+
+
+def _message_for(
+    db: Database, channel: str, recipient: str, group: str, first: Notice, now: float, policy: GroupingPolicy
+) -> _Message:
+    """The group's pending message, or a new one `group_s` after the group's last."""
+    latest = db.execute(
+        "SELECT id, status, scheduled_at, attachments, items, kind, title FROM notifications WHERE channel = ?"
+        " AND recipient = ? AND group_key = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",
+        [channel, recipient, group],
+    ).fetchone()
+    if latest is not None and latest[1] == "pending":
+        held = int(latest[4])
+        return _Message(int(latest[0]), first.site, held, _tally(latest[6], latest[5], held), json.loads(latest[3]))
+    at = now if latest is None else max(now, float(latest[2]) + policy.group_s)
+    cursor = db.execute(
+        "INSERT INTO notifications (work_order_id, kind, channel, recipient, group_key, title, body, items,"
+        " attachments, status, attempts, scheduled_at, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, '', '', 0, '[]', 'pending', 0, ?, ?, ?)",
+        [first.order_id, first.kind, channel, recipient, group, at, at, utc_iso(now)],
+    )
+    return _Message(int(cursor.lastrowid or 0), first.site, 0, Counter(), [])
+
+
+def _tally(title: str, first_kind: str, held: int) -> Counter[str] | None:
+    """The notices per kind a message holds, read back from the title `compose` gave it.
+
+    Counting its items instead costs a read of every one of them, each time notices join (a
+    sweep of 100,000 orders adds to the same messages again and again). None when the title
+    does not add up to `held` (then they are counted).
+    """
+    if held == 1:
+        return Counter({first_kind: 1})
+    _, sep, summary = title.rpartition(" notices (")
+    if not sep or not summary.endswith(")"):
+        return None
+    tally: Counter[str] = Counter()
+    for part in summary[:-1].split(", "):
+        n, _, kind = part.partition(" ")
+        if not n.isdigit() or not kind:
+            return None
+        tally[kind.replace(" ", "_")] += int(n)  # compose writes 'still_overdue' as 'still overdue'
+    return tally if held > 1 and sum(tally.values()) == held else None
+
+
+def _composed(
+    db: Database, message: _Message, items: list[tuple[Notice, Target, str]], policy: GroupingPolicy
+) -> tuple[str, str, int, str, int]:
+    """(title, body, items, attachments, id) of the message once `items` joined it (already inserted)."""
+    attachments = message.attachments
     for notice, target, _ in items:
         if (
             target.attach
@@ -168,24 +212,24 @@ def _queue_group(
             and len(attachments) < MAX_ATTACHMENTS
         ):
             attachments.append(notice.snapshot)
-    total = int(
-        db.execute("SELECT count(*) FROM notification_items WHERE notification_id = ?", [message_id]).fetchone()[0]
-    )
-    shown = [
-        (str(k), str(t), str(b))
-        for k, t, b in db.execute(
-            "SELECT kind, title, body FROM notification_items WHERE notification_id = ? ORDER BY id LIMIT ?",
-            [message_id, policy.max_items],
-        )
-    ]
-    kinds = {
-        str(k): int(n)
-        for k, n in db.execute(
-            "SELECT kind, count(*) FROM notification_items WHERE notification_id = ? GROUP BY kind", [message_id]
-        )
-    }
-    title, body = compose(first.site, shown, total, kinds, policy)
-    db.execute(
-        "UPDATE notifications SET title = ?, body = ?, items = ?, attachments = ? WHERE id = ?",
-        [title, body, total, json.dumps(attachments), message_id],
-    )
+    if message.held == 0:  # a new message holds just these: nothing to read back
+        shown = [(n.kind, n.title, n.body) for n, _, _ in items[: policy.max_items]]
+    else:
+        shown = [
+            (str(k), str(t), str(b))
+            for k, t, b in db.execute(
+                "SELECT kind, title, body FROM notification_items WHERE notification_id = ? ORDER BY id LIMIT ?",
+                [message.id, policy.max_items],
+            )
+        ]
+    if message.tally is not None:
+        total = message.held + len(items)
+        kinds = message.tally + Counter(n.kind for n, _, _ in items)
+    else:
+        rows = db.execute(
+            "SELECT kind, count(*) FROM notification_items WHERE notification_id = ? GROUP BY kind", [message.id]
+        ).fetchall()
+        kinds = Counter({str(k): int(n) for k, n in rows})
+        total = sum(kinds.values())
+    title, body = compose(message.site, shown, total, dict(kinds), policy)
+    return title, body, total, json.dumps(attachments), message.id
