@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from sqlite_utils import Database
 
 from central.evidence_store import ContentStore, sha256_of_file
-from central.ingest.partial_files import TransferProgress, fsync_file, write_segment
+from central.ingest.partial_files import OpenPartials, PendingStore, TransferProgress, start_fsync
 from central.ingest.ranges import Ranges, covers, gaps
 from central.ingest.refusal import AckRef, Refusal
 from central.store.evidence import evidence_file, record_evidence_file
@@ -110,6 +110,9 @@ class FileAssembler:
         self._progress: dict[tuple[str, str], TransferProgress] = {}
         self._names_to_sync: list[Path] = []  # stored files whose folder is not fsynced yet
         self._folders: set[Path] = set()  # incoming/<device> folders known to exist
+        self._completing: dict[str, PendingStore] = {}  # verified files waiting for their fsync, by sha256
+        self._completion_failure: Exception | None = None
+        self._open = OpenPartials()  # only this class's own on_segment writes through it
         self.relaxed = False  # set by the consumer while its batch runs with synchronous=NORMAL
 
     # -- paths and rows ---------------------------------------------------------------------------
@@ -161,7 +164,7 @@ class FileAssembler:
         partial = self._partial_path(device, sha256)
         ranges: Ranges = progress.ranges
         if ranges and partial.exists():
-            fsync_file(partial)  # the bytes are durable before the ranges that claim them are committed
+            self._open.fsync(partial)  # the bytes are durable before the ranges that claim them are committed
         else:
             ranges = progress.ranges = []  # the file is gone: none of it is there
         sets = "ranges = ?, updated_at = ?" + (", fin_seen = 1" if fin_seen else "")
@@ -172,15 +175,17 @@ class FileAssembler:
             )
         progress.checkpointed(fin_seen)
 
-    def sync_stored(self) -> None:
-        """fsync the folders of the files stored since the last call: due before their `file ok` acks.
+    def take_stored(self) -> list[Path]:
+        """The files stored since the last call, whose folders `sync_folders` must fsync before their acks."""
+        stored, self._names_to_sync = self._names_to_sync, []
+        return stored
 
-        (IngestHandler.after_commit calls it.) After the first fsync the file system's journal
-        usually has nothing left to write for the others.
+    def sync_folders(self, stored: list[Path]) -> None:
+        """fsync the folders holding `stored` (any thread: it touches no state of the assembler).
+
+        After the first fsync the file system's journal usually has nothing left to write for the others.
         """
-        folders = {p.parent: p for p in self._names_to_sync}
-        self._names_to_sync = []
-        for path in folders.values():
+        for path in {p.parent: p for p in stored}.values():
             self.evidence.sync_folder(path)
 
     def flush_pending(self) -> list[tuple[str, str, FileResult | Refusal]]:
@@ -192,11 +197,14 @@ class FileAssembler:
 
     def checkpoint_all(self) -> None:
         """Make every written range durable: on a clean stop, so a restart need not ask for it again."""
+        self.finish_completing()
         for (device, sha256), progress in list(self._progress.items()):
             if progress.bytes_since_checkpoint:
                 self._checkpoint(device, sha256, progress)
+        self._open.close_all()
 
     def _drop_transfer(self, device: str, sha256: str) -> None:
+        self._open.forget(self._partial_path(device, sha256))
         self._progress.pop((device, sha256), None)
         self.db.execute("DELETE FROM transfers WHERE device_id = ? AND sha256 = ?", [device, sha256])
 
@@ -207,6 +215,7 @@ class FileAssembler:
     def _quarantine_partial(self, device: str, sha256: str) -> str | None:
         """Keep what was received of a refused file, under its actual hash; return that hash."""
         partial = self._partial_path(device, sha256)
+        self._open.forget(partial)  # it moves
         if not partial.exists():
             return None
         actual, _ = sha256_of_file(partial)
@@ -218,6 +227,7 @@ class FileAssembler:
     def on_init(self, topic: Topic, payload: bytes) -> FileResult | None:
         assert topic.file_sha256 is not None and topic.site is not None and topic.camera is not None
         sha = topic.file_sha256
+        self.finish_completing(sha)  # its fsync may still run: wait for it, then look
         ref: AckRef = ("file", sha)
         try:
             init = FileInit.model_validate_json(payload)
@@ -277,6 +287,7 @@ class FileAssembler:
     def on_segment(self, topic: Topic, payload: bytes) -> FileResult | None:
         assert topic.file_sha256 is not None and topic.offset is not None
         sha, offset = topic.file_sha256, topic.offset
+        self.finish_completing(sha)  # a late segment must not land in a file being stored
         progress = self._progress_of(topic.device, sha)
         if progress is None:
             if self._stored(sha):
@@ -303,7 +314,7 @@ class FileAssembler:
         if partial.parent not in self._folders:
             partial.parent.mkdir(parents=True, exist_ok=True)
             self._folders.add(partial.parent)
-        write_segment(partial, offset, payload)  # fsynced at the next checkpoint
+        self._open.write(partial, offset, payload)  # fsynced at the next checkpoint
         progress.wrote(offset, payload)
         if row["fin_seen"] and covers(progress.ranges, size):
             return self._complete(topic.device, sha, size, progress)
@@ -315,6 +326,7 @@ class FileAssembler:
         """`retry`: the same fin again after NotYet (only SharedFileAssembler raises it)."""
         assert topic.file_sha256 is not None and topic.size is not None
         sha = topic.file_sha256
+        self.finish_completing(sha)
         progress = self._progress_of(topic.device, sha)
         if progress is None:
             if self._stored(sha):
@@ -339,6 +351,7 @@ class FileAssembler:
     def _complete(self, device: str, sha: str, size: int, progress: TransferProgress) -> FileResult:
         row = progress.row
         partial = self._partial_path(device, sha)
+        self._open.forget(partial)  # it moves into the store or quarantine
         if not partial.exists():
             self._drop_transfer(device, sha)
             log.error("partial file %s vanished before it was complete; asking the edge to resend", partial)
@@ -357,6 +370,17 @@ class FileAssembler:
                 ack=("file", sha),
                 saved_sha256=actual,
             )
+        if self.relaxed:
+            # Inside the consumer's batch: the fsync runs on a helper while the next messages are
+            # handled; the rest waits for it (finish_completing). Nothing is acked before that.
+            self._completing[sha] = PendingStore(device, size, row, start_fsync(partial))
+            return FileResult(sha, "ok")
+        self._store(device, sha, size, row)
+        return FileResult(sha, "ok")
+
+    def _store(self, device: str, sha: str, size: int, row: dict[str, Any]) -> None:
+        """Move the verified partial file into the evidence store and record it."""
+        partial = self._partial_path(device, sha)
         self._names_to_sync.append(self.evidence.adopt(partial, sha, sync_dir=False))
         with self.db.atomic():
             record_evidence_file(
@@ -372,4 +396,26 @@ class FileAssembler:
                 now=self.clock(),
             )
             self._drop_transfer(device, sha)
-        return FileResult(sha, "ok")
+
+    def finish_completing(self, sha: str | None = None) -> None:
+        """Store the verified files whose fsync was started (only `sha`'s, if given); never raises.
+
+        A failure is kept for `raise_completion_failure`: the file's `ok` ack is already in the
+        batch's outgoing list, so the whole batch must fail (no acks; the edges resend).
+        """
+        shas = list(self._completing) if sha is None else [sha] if sha in self._completing else []
+        for each in shas:
+            c = self._completing.pop(each)
+            try:
+                c.fsynced.result()
+                self._store(c.device, each, c.size, c.row)
+            except Exception as exc:
+                log.error("could not store file %s: %s: %s", each, type(exc).__name__, exc)
+                self._completion_failure = self._completion_failure or exc
+
+    def raise_completion_failure(self) -> None:
+        """End of the batch: store what is left, and raise if any file of the batch failed to."""
+        self.finish_completing()
+        failure, self._completion_failure = self._completion_failure, None
+        if failure is not None:
+            raise failure

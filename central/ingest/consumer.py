@@ -14,7 +14,8 @@ the notifier and the console are not starved), but without waiting for the disk
 (synchronous=NORMAL); one fsync of the WAL at the end of the batch makes all of its commits
 durable, then the new evidence names are flushed, and only then do the batch's acks and PUBACKs
 go out. A burst costs one WAL fsync instead of one per message; a lone message is a batch of
-one, so nothing waits for company.
+one, so nothing waits for company. Those disk waits and the acks run on a durability thread,
+batch after batch in order, while the ingest thread already handles the next batch.
 
 Several instances (`broker.shared_group`): the filters are subscribed as `$share/<group>/...`,
 so the broker gives each message to one instance. A message that needs what another instance
@@ -82,14 +83,22 @@ def subscription_filters(shared_group: str | None) -> list[str]:
     return [f"$share/{shared_group}/{f}" for f in CENTRAL_SUBSCRIPTIONS]
 
 
+def wal_path(db: Database) -> str | None:
+    """The -wal file whose fsync makes the connection's synchronous=NORMAL commits durable; None without WAL."""
+    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        return None
+    path = next(str(r[2]) for r in db.execute("PRAGMA database_list") if r[1] == "main")
+    return f"{path}-wal"
+
+
 @contextlib.contextmanager
-def durable_together(db: Database) -> Iterator[bool]:
-    """Commits inside do not wait for the disk; on a clean exit one fsync of the WAL makes them all durable.
+def commits_not_waiting(db: Database, wal: str | None) -> Iterator[bool]:
+    """Commits inside do not wait for the disk (`fsync_wal` afterwards makes them durable).
 
     In WAL mode a commit appends to the -wal file; synchronous=NORMAL only skips its fsync. Without
     WAL (never the case for the central's file) the commits keep the connection's own setting.
     """
-    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+    if wal is None:
         yield False
         return
     previous = int(db.execute("PRAGMA synchronous").fetchone()[0])
@@ -98,15 +107,34 @@ def durable_together(db: Database) -> Iterator[bool]:
         yield True  # True: commits inside do not wait for the disk
     finally:
         db.execute(f"PRAGMA synchronous={previous}")
-    path = next(str(r[2]) for r in db.execute("PRAGMA database_list") if r[1] == "main")
+
+
+def fsync_wal(wal: str | None) -> None:
+    """Make every commit written to the WAL so far durable (any thread: it uses no connection).
+
+    A commit made after this call started may be covered too; one made before always is. If a
+    checkpoint removed or restarted the WAL meanwhile, it fsynced the main file first.
+    """
+    if wal is None:
+        return
     try:
-        fd = os.open(f"{path}-wal", os.O_RDONLY)
+        fd = os.open(wal, os.O_RDONLY)
     except FileNotFoundError:
         return  # checkpointed and removed: the main file was fsynced by the checkpoint
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+@dataclass
+class _Sealed:
+    """A batch handled and committed, waiting on the durability thread for its fsync, then its acks."""
+
+    wal: str | None
+    outgoing: list[Outgoing]
+    handled: list[_Message]
+    failed: bool  # its handling failed: no acks (the edges resend), only the PUBACKs
 
 
 class MqttConsumer:
@@ -124,6 +152,10 @@ class MqttConsumer:
         self.filters = subscription_filters(broker.shared_group)
         self._deferred: list[_Deferred] = []  # the ingest thread's own
         self._in_batch = False
+        # Batches committed, waiting for the durability thread. Two at most: the ingest thread
+        # runs at most that far ahead of the disk, which bounds the acks held back.
+        self._wal: tuple[str | None] | None = None  # (the -wal file or None without WAL), once known
+        self._durable_queue: queue.Queue[_Sealed | None] = queue.Queue(maxsize=2)
         self._unsubscribed = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -202,7 +234,7 @@ class MqttConsumer:
         deadline = time.monotonic() + DEFER_GRACE_S + 5
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
-            if not self._queue.empty() or self._deferred or self._in_batch:
+            if not self._queue.empty() or self._deferred or self._in_batch or self._durable_queue.unfinished_tasks:
                 quiet_since = time.monotonic()
             elif time.monotonic() - quiet_since > 0.3:
                 return
@@ -314,38 +346,79 @@ class MqttConsumer:
         self._deferred.append(waited)
 
     def _ingest(self) -> None:
-        while (batch := self._next_batch()) is not None:
-            self._in_batch = True
-            outgoing: list[Outgoing] = []
-            handled: list[_Message] = []
-            now = time.monotonic()
+        durability = threading.Thread(target=self._make_durable, name="central-durable", daemon=True)
+        durability.start()
+        try:
+            while (batch := self._next_batch()) is not None:
+                self._in_batch = True
+                self._durable_queue.put(self._handle_batch(batch))  # waits while the queue is full
+                self._in_batch = False
+        finally:
+            self._durable_queue.put(None)
+            durability.join()
+
+    def _handle_batch(self, batch: list[tuple[_Message, _Deferred | None]]) -> _Sealed:
+        """Handle and commit a batch (not durable yet); the durability thread finishes it."""
+        outgoing: list[Outgoing] = []
+        handled: list[_Message] = []
+        now = time.monotonic()
+        wal: str | None = None
+        try:
+            if self._wal is None:  # the path never changes, nor does WAL mode once set
+                self._wal = (wal_path(self.handler.db),)
+            wal = self._wal[0]
+            with commits_not_waiting(self.handler.db, wal) as relaxed:
+                self.handler.assembler.relaxed = relaxed
+                try:
+                    for message, waited in batch:
+                        patient = self.shared and (waited is None or now < waited.give_up_at)
+                        acks = self.handler.handle_or_defer(
+                            message[3], message[4], patient=patient, retry=waited is not None
+                        )  # never raises
+                        if acks is None:
+                            self._defer(message, waited, now)
+                        else:
+                            outgoing.extend(acks)
+                            handled.append(message)
+                    outgoing.extend(self.handler.end_of_batch())
+                finally:
+                    self.handler.assembler.relaxed = False
+        except Exception as exc:  # the disk failed us: no acks, the edges resend after their timeout
+            self._batch_failed(len(batch), exc)
+            self.handler.seal_batch()
+            return _Sealed(wal, [], handled, failed=True)
+        self.handler.seal_batch()
+        return _Sealed(wal, outgoing, handled, failed=False)
+
+    def _batch_failed(self, size: int, exc: Exception) -> None:
+        self.counters.inc("consumer_errors")
+        log.error("a batch of %d message(s) was not made durable: %s: %s", size, type(exc).__name__, exc)
+
+    def _make_durable(self) -> None:
+        """The durability thread: per batch, in order, fsync the WAL, then the folders, then the acks.
+
+        The ingest thread handles the next batch meanwhile (fsync releases the GIL), so a batch's
+        disk waits no longer hold up the next one; no ack goes out before its batch is durable.
+        """
+        while (sealed := self._durable_queue.get()) is not None:
+            outgoing = sealed.outgoing
             try:
-                with durable_together(self.handler.db) as relaxed:
-                    self.handler.assembler.relaxed = relaxed
+                if sealed.failed:
+                    self.handler.discard_sealed()
+                else:
                     try:
-                        for message, waited in batch:
-                            patient = self.shared and (waited is None or now < waited.give_up_at)
-                            acks = self.handler.handle_or_defer(
-                                message[3], message[4], patient=patient, retry=waited is not None
-                            )  # never raises
-                            if acks is None:
-                                self._defer(message, waited, now)
-                            else:
-                                outgoing.extend(acks)
-                                handled.append(message)
-                        outgoing.extend(self.handler.end_of_batch())
-                    finally:
-                        self.handler.assembler.relaxed = False
-                self.handler.after_commit()
-            except Exception as exc:  # the disk failed us: no acks, the edges resend after their timeout
-                self.counters.inc("consumer_errors")
-                log.error(
-                    "a batch of %d message(s) was not made durable: %s: %s", len(batch), type(exc).__name__, exc
-                )
+                        fsync_wal(sealed.wal)
+                    except Exception:
+                        self.handler.discard_sealed()
+                        raise
+                    self.handler.after_commit()  # pops its sealed batch first
+            except Exception as exc:
+                self._batch_failed(len(sealed.handled), exc)
                 outgoing = []
             for out in outgoing:
                 self.client.publish(out.topic, out.payload, qos=1)
-            for generation, mid, qos, _, _ in handled:
+            for generation, mid, qos, _, _ in sealed.handled:
                 if qos > 0 and generation == self._generation:
                     self.client.ack(mid, qos)
-            self._in_batch = False
+            self._durable_queue.task_done()
+        self._durable_queue.task_done()

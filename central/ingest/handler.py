@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -82,6 +84,8 @@ class IngestHandler:
         self.devices.sync_config(config.devices)
         self._on_notification = on_notification  # wakes the notifier after a commit that queued messages
         self._notify_pending = False
+        # Batches handled but not yet durable: (stored files whose folders need an fsync, notify?).
+        self._sealed: deque[tuple[list[Path], bool]] = deque()
         self._patient = False  # NotYet defers the message (True) or gets its fallback answer (False)
         self._retry = False  # the message was deferred before
         # Each device's trust, read once per batch: a key enrolled or revoked meanwhile counts from
@@ -120,6 +124,7 @@ class IngestHandler:
         Several instances: this batch's ranges, and the files they complete (acked here).
         """
         self._trust_this_batch.clear()
+        self.assembler.raise_completion_failure()  # a file acked 'ok' was not stored: fail the batch
         out: list[Outgoing] = []
         for device, sha, result in self.assembler.flush_pending():
             if isinstance(result, Refusal):
@@ -128,12 +133,33 @@ class IngestHandler:
                 out.extend(self._file_ack(device, result))
         return out
 
-    def after_commit(self) -> None:
-        """Finish what waits for durable commits: make stored files' names durable, wake the notifier."""
-        self.assembler.sync_stored()
-        if self._notify_pending and self._on_notification is not None:
-            self._on_notification()
+    def seal_batch(self) -> None:
+        """The batch's commits are done (not yet durable): set aside what its `after_commit` must do.
+
+        The consumer's pipeline calls this on the ingest thread, then `after_commit()` on its
+        durability thread once the WAL is fsynced, while the ingest thread goes on with the next
+        batch. Sealed batches are finished in order, one `after_commit()` each.
+        """
+        self._sealed.append((self.assembler.take_stored(), self._notify_pending))
         self._notify_pending = False
+
+    def discard_sealed(self) -> None:
+        """The oldest sealed batch could not be made durable: nothing of it is synced or notified."""
+        if self._sealed:
+            self._sealed.popleft()
+
+    def after_commit(self) -> None:
+        """Finish what waits for durable commits: make stored files' names durable, wake the notifier.
+
+        Applies to the oldest batch sealed by `seal_batch` (sealing the current one first if none is).
+        Touches no database connection, so it may run on another thread than the handling.
+        """
+        if not self._sealed:
+            self.seal_batch()
+        stored, notify = self._sealed.popleft()
+        self.assembler.sync_folders(stored)
+        if notify and self._on_notification is not None:
+            self._on_notification()
 
     def _handle(self, topic: str, payload: bytes) -> list[Outgoing] | None:
         if not self._retry:
@@ -262,6 +288,7 @@ class IngestHandler:
             # The same signed message again (a redelivery, or the edge resending after a lost ack).
             self.counters.inc("event_duplicates")
             return ack("ok", work_order=previous["work_order_id"])
+        self.assembler.finish_completing()  # the files whose fsync still runs are looked up next
         absent = self._missing_files(v)
         # The edge's unsigned claim that it gave some files up: taken only for files the manifest
         # lists (wire.EventMessage checks that) and the store does not hold (a held one is filed).

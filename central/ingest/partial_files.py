@@ -16,6 +16,7 @@ import ctypes.util
 import hashlib
 import json
 import os
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from central.ingest.ranges import Ranges, add_range
 
-__all__ = ["TransferProgress", "fsync_file", "write_segment"]
+__all__ = ["OpenPartials", "PendingStore", "TransferProgress", "fsync_file", "start_fsync", "write_segment"]
 
 
 def _sync_file_range() -> Any:
@@ -50,11 +51,15 @@ def write_segment(path: Path, offset: int, data: bytes) -> None:
     """
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.pwrite(fd, data, offset)
-        if _SYNC_FILE_RANGE is not None:
-            _SYNC_FILE_RANGE(fd, offset, len(data), _SYNC_FILE_RANGE_WRITE)
+        _write_at(fd, offset, data)
     finally:
         os.close(fd)
+
+
+def _write_at(fd: int, offset: int, data: bytes) -> None:
+    os.pwrite(fd, data, offset)
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, len(data), _SYNC_FILE_RANGE_WRITE)
 
 
 def fsync_file(path: Path) -> None:
@@ -63,6 +68,69 @@ def fsync_file(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+class OpenPartials:
+    """The partial files being written, kept open between segments (a few, least recently used out).
+
+    Saves an open and a close per segment: each lets paho's network thread take the GIL, and the
+    ingest thread then waits to get it back. Only for a central alone: the owner must `forget` a
+    path before it renames or removes that file, so that no later write lands in the moved file
+    (another instance sharing incoming/ could move it without telling this one).
+    """
+
+    def __init__(self, limit: int = 16) -> None:
+        self._limit = limit
+        self._fds: OrderedDict[Path, int] = OrderedDict()
+
+    def write(self, path: Path, offset: int, data: bytes) -> None:
+        """Like write_segment, through a kept file descriptor."""
+        fd = self._fds.pop(path, None)
+        if fd is None:
+            while len(self._fds) >= self._limit:
+                os.close(self._fds.popitem(last=False)[1])
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            _write_at(fd, offset, data)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fds[path] = fd  # the most recently used last
+
+    def fsync(self, path: Path) -> None:
+        fd = self._fds.get(path)
+        if fd is None:
+            fsync_file(path)
+        else:
+            os.fsync(fd)
+
+    def forget(self, path: Path) -> None:
+        """Close `path`'s descriptor: due before the file is renamed or removed."""
+        fd = self._fds.pop(path, None)
+        if fd is not None:
+            os.close(fd)
+
+    def close_all(self) -> None:
+        while self._fds:
+            os.close(self._fds.popitem()[1])
+
+
+# fsync releases the GIL: a complete file's fsync overlaps the ingest thread's next messages.
+_FSYNCING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="central-fsync")
+
+
+def start_fsync(path: Path) -> Future[None]:
+    return _FSYNCING.submit(fsync_file, path)
+
+
+@dataclass(frozen=True)
+class PendingStore:
+    """A verified complete file whose fsync runs (start_fsync); the assembler stores it once done."""
+
+    device: str
+    size: int
+    row: dict[str, Any]
+    fsynced: Future[None]
 
 
 @dataclass

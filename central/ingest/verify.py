@@ -15,7 +15,7 @@ from central.ingest.refusal import AckRef, Refusal
 from wire.errors import WireError
 from wire.ids import check_event_id
 from wire.messages import EventKind, EventMessage
-from wire.signing import canonical_json, verify_manifest
+from wire.signing import canonical_json, verify_canonical
 from wire.topics import Topic
 
 __all__ = ["VerifiedEvent", "parse_json_object", "verify_event"]
@@ -81,7 +81,15 @@ def verify_event(topic: Topic, payload: bytes, device: DeviceTrust | DeviceConfi
             f"revoked key {key.key_id} of device {trust.device_id!r} (revoked {key.revoked_at}: {key.reason})",
         )
     signature = body.get("signature")
-    if not isinstance(signature, str) or not verify_manifest(key.public_key, manifest, signature):
+    try:
+        canonical: bytes | None = canonical_json(manifest)  # computed once: checked here, kept below
+    except WireError:
+        canonical = None  # no canonical form, so no signature can cover it
+    if (
+        canonical is None
+        or not isinstance(signature, str)
+        or not verify_canonical(key.public_key, canonical, signature)
+    ):
         raise refuse(
             "bad_signature", f"signature does not verify with the key of device {trust.device_id!r}"
         )
@@ -102,4 +110,4 @@ def verify_event(topic: Topic, payload: bytes, device: DeviceTrust | DeviceConfi
         raise refuse(
             "site_not_allowed", f"device {trust.device_id!r} belongs to site {key.site!r}, not {m.site!r}"
         )
-    return VerifiedEvent(message, canonical_json(manifest).decode())
+    return VerifiedEvent(message, canonical.decode())
