@@ -137,7 +137,7 @@ class ConsoleSeed:
 
 
 def _send(edge: TestEdge, bundle_files: list[BundleFile], key: wire.DeviceKey, **kwargs: object) -> tuple[str, str]:
-    bundle = make_bundle(key, files=bundle_files, **kwargs)  # type: ignore[arg-type]
+    bundle = make_bundle(key, files=bundle_files, **kwargs)
     edge.send_bundle(bundle)
     ack = edge.wait_ack(bundle.event_id, "ok", timeout=30)
     assert ack["work_order"], f"no work order for {bundle.event_id}: {ack}"

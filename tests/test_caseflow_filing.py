@@ -125,12 +125,12 @@ def test_garbage_back_within_the_window_reopens_later_it_opens_a_linked_order(
     assert ("li", first, "reopened") in notices(db)  # the supervisor hears of a reopening
     clock.now += 600
     file(flow, db, manifest(EV_B, "cleared", at=clock.now, n=0))
-    assert work_order(db, first)["status"] == "closed"  # type: ignore[arg-type,index]
+    assert work_order(db, first)["status"] == "closed"  # type: ignore[index]
 
     clock.now += 2 * HOUR  # past the window: a new order, linked, counted as a recurrence
     again = file(flow, db, manifest(EV_C, at=clock.now))
     assert again.opened and again.work_order_id != first
-    new = work_order(db, again.work_order_id)  # type: ignore[arg-type]
+    new = work_order(db, again.work_order_id)
     assert new is not None and (new["linked_order_id"], new["recurrence"]) == (first, 2)
     [spot] = hotspots(db)
     assert (spot["orders"], spot["recurrences"], spot["last_order_id"]) == (2, 2, again.work_order_id)
@@ -151,7 +151,7 @@ def test_a_rejected_false_positive_keeps_its_reason_and_is_no_recurrence(
     assert rejected["next_escalation_at"] is None
     clock.now += 60
     other = file(flow, db, manifest(EV_B, at=clock.now))
-    new = work_order(db, other.work_order_id)  # type: ignore[arg-type]
+    new = work_order(db, other.work_order_id)
     assert new is not None and other.opened and (new["linked_order_id"], new["recurrence"]) == (first, 0)
 
 

@@ -13,11 +13,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from central.evidence_store import ContentStore
-from central.ingest.assembler import CHECKPOINT_BYTES, FileAssembler
+from central.ingest.assembler import CHECKPOINT_BYTES, FileAssembler, FileResult
 from central.ingest.ranges import add_range, covers, gaps
 from central.ingest.refusal import Refusal
 from central.store import evidence_file, open_database
 from wire.topics import Topic, TopicKind
+
+
+def answered(result: FileResult | None) -> FileResult:
+    """A central alone answers at once (None is a deferral, which only shared mode makes)."""
+    assert result is not None
+    return result
 
 DEVICE, SITE, CAMERA = "box-1", "site-a", "cam-1"
 EVENT_ID = "0190aabbccdd0011223344556677"
@@ -84,7 +90,7 @@ def test_out_of_order_and_duplicate_segments_make_the_exact_file(tmp_path: Path)
     order = segs[::-1] + segs[2:5]
     for off, chunk in order:
         assert a.on_segment(t_seg(sha, off), chunk) is None
-    result = a.on_fin(t_fin(sha, len(data)))
+    result = answered(a.on_fin(t_fin(sha, len(data))))
     assert (result.status, result.duplicate) == ("ok", False)
     assert a.evidence.path_for(sha).read_bytes() == data
     row = evidence_file(a.db, sha)
@@ -93,7 +99,7 @@ def test_out_of_order_and_duplicate_segments_make_the_exact_file(tmp_path: Path)
     # Everything again, as after a lost ack: nothing changes, the answer is the same.
     assert a.on_init(t_init(sha), init_payload(data)) is not None
     assert a.on_segment(t_seg(sha, 0), segs[0][1]) is not None
-    assert a.on_fin(t_fin(sha, len(data))).status == "ok"
+    assert answered(a.on_fin(t_fin(sha, len(data)))).status == "ok"
 
 
 def test_a_fin_before_the_last_segment_asks_for_the_gap_then_completes(tmp_path: Path) -> None:
@@ -103,7 +109,7 @@ def test_a_fin_before_the_last_segment_asks_for_the_gap_then_completes(tmp_path:
     a.on_init(t_init(sha), init_payload(data))
     a.on_segment(t_seg(sha, 0), data[:1000])
     a.on_segment(t_seg(sha, 2000), data[2000:])
-    early = a.on_fin(t_fin(sha, 3000))
+    early = answered(a.on_fin(t_fin(sha, 3000)))
     assert early.status == "missing" and "1000-2000" in early.reason
     done = a.on_segment(t_seg(sha, 1000), data[1000:2000])
     assert done is not None and done.status == "ok"
@@ -120,7 +126,7 @@ def test_a_segment_beyond_the_announced_size_is_refused_and_the_transfer_goes_on
     assert err.value.reason == "segment_beyond_size"
     for off, chunk in segments(data):
         a.on_segment(t_seg(sha, off), chunk)
-    assert a.on_fin(t_fin(sha, 2000)).status == "ok"
+    assert answered(a.on_fin(t_fin(sha, 2000))).status == "ok"
 
 
 def test_a_wrong_hash_quarantines_the_bytes_and_rejects_the_file(tmp_path: Path) -> None:
@@ -144,7 +150,7 @@ def test_a_wrong_hash_quarantines_the_bytes_and_rejects_the_file(tmp_path: Path)
     a.on_init(t_init(sha), init_payload(data))
     for off, chunk in segments(data):
         a.on_segment(t_seg(sha, off), chunk)
-    assert a.on_fin(t_fin(sha, 2000)).status == "ok"
+    assert answered(a.on_fin(t_fin(sha, 2000))).status == "ok"
 
 
 def test_a_new_assembler_on_the_same_folder_finishes_a_transfer_begun_before_a_restart(
@@ -162,7 +168,7 @@ def test_a_new_assembler_on_the_same_folder_finishes_a_transfer_begun_before_a_r
     second.on_segment(t_seg(sha, segs[1][0]), segs[1][1])  # a redelivery of what was already written
     for off, chunk in segs[3:]:
         second.on_segment(t_seg(sha, off), chunk)
-    assert second.on_fin(t_fin(sha, 5000)).status == "ok"
+    assert answered(second.on_fin(t_fin(sha, 5000))).status == "ok"
     assert second.evidence.path_for(sha).read_bytes() == data
 
 
@@ -179,7 +185,7 @@ def test_after_a_crash_the_fin_asks_again_for_what_was_not_checkpointed(tmp_path
     second = make_assembler(tmp_path)
     for off, chunk in segs[3:]:
         second.on_segment(t_seg(sha, off), chunk)
-    missing = second.on_fin(t_fin(sha, 5000))
+    missing = answered(second.on_fin(t_fin(sha, 5000)))
     assert missing.status == "missing" and missing.reason == "bytes 0-3000 not received"
     # The edge sends the file again; the last byte completes it (the fin was recorded).
     results = [second.on_segment(t_seg(sha, off), chunk) for off, chunk in segs]
@@ -201,7 +207,7 @@ def test_ranges_are_committed_only_after_the_bytes_are_fsynced(tmp_path: Path) -
     per_checkpoint = CHECKPOINT_BYTES // (1 << 20)
     assert committed[: per_checkpoint - 1] == [[]] * (per_checkpoint - 1)
     assert committed[per_checkpoint - 1] == [[0, CHECKPOINT_BYTES]]
-    assert a.on_fin(t_fin(sha, len(data))).status == "ok"
+    assert answered(a.on_fin(t_fin(sha, len(data)))).status == "ok"
     assert a.evidence.path_for(sha).read_bytes() == data
 
 
@@ -221,7 +227,7 @@ def test_bad_inits_and_orphans(tmp_path: Path) -> None:
     with pytest.raises(Refusal) as err:
         a.on_segment(t_seg(sha, 0), data[:100])
     assert err.value.reason == "segment_without_init"
-    orphan_fin = a.on_fin(t_fin(sha, 2000))
+    orphan_fin = answered(a.on_fin(t_fin(sha, 2000)))
     assert orphan_fin.status == "missing"
 
 

@@ -97,7 +97,7 @@ def test_garbage_scene_files_one_verified_order_and_clean_scene_none(
             manifest = json.loads(event["manifest"])
             assert wire.verify_manifest(chain.key.public, manifest, event["signature"])
             for f in manifest["files"]:
-                row = db["evidence_files"].get(f["sha256"])
+                row = db.table("evidence_files").get(f["sha256"])
                 stored = (evidence_dir / row["path"]).read_bytes()
                 assert hashlib.sha256(stored).hexdigest() == f["sha256"]
                 assert len(stored) == f["size"]

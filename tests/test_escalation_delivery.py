@@ -85,7 +85,8 @@ def photo_manifest(event_id: str, zone: str, store: ContentStore) -> wire.Manife
     files = [
         f.model_copy(update={"sha256": sha, "size": len(data)}) if f.role == "snapshot_boxes" else f for f in m.files
     ]
-    return m.model_copy(update={"files": files})
+    copy: wire.Manifest = m.model_copy(update={"files": files})
+    return copy
 
 
 def test_an_outage_of_the_notification_service_delays_but_loses_and_repeats_nothing(
@@ -132,8 +133,8 @@ def test_an_outage_of_the_notification_service_delays_but_loses_and_repeats_noth
         )
         # More happens during the outage: two orders reopened by a supervisor, one closed by the camera.
         for order_id in orders[:2]:
-            flow.act(db, order_id, "resolve", actor="user:zhang")  # type: ignore[arg-type]
-            flow.act(db, order_id, "reopen", actor="user:li", reason="not clean")  # type: ignore[arg-type]
+            flow.act(db, order_id, "resolve", actor="user:zhang")
+            flow.act(db, order_id, "reopen", actor="user:li", reason="not clean")
         file(flow, db, manifest("000000000005", "cleared", zone="z5", at=time.time(), n=0))
         time.sleep(0.5)
         assert endpoint.received == []

@@ -136,7 +136,7 @@ def test_a_spot_flipping_between_garbage_and_clean_reopens_once_per_repeat_inter
         file(flow, db, manifest(f"0000000000a{i - 1}", "cleared", at=clock.now, n=0))
         clock.now += 300
         assert file(flow, db, manifest(f"0000000000a{i}", at=clock.now)).reopened
-    assert work_order(db, order_id)["reopen_count"] == 3  # type: ignore[arg-type,index]
+    assert work_order(db, order_id)["reopen_count"] == 3  # type: ignore[index]
     assert [who for who, _, _ in notices(db, "reopened")] == ["zhang", "li"]  # once each, not three times
     assert len(notices(db, "closed")) == 1
 

@@ -55,7 +55,8 @@ def parked_van(image: Image, box: tuple[float, float, float, float]) -> Image:
 
 def noisy(image: Image, seed: int) -> Image:
     noise = np.random.default_rng(seed).integers(-3, 4, image.shape)
-    return np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    out: Image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    return out
 
 
 def pile_found(box: tuple[float, float, float, float]) -> Detections:
@@ -111,11 +112,11 @@ def test_the_reference_follows_the_camera_across_sizes() -> None:
         _, small = spots.hidden_hook(noisy(clean, i))
         spots.learn(small, [])
     # The same view at twice the size (the camera's main stream instead of its substream): kept.
-    hidden, _ = spots.hidden_hook(cv2.resize(clean, (1280, 720)))
+    hidden, _ = spots.hidden_hook(np.asarray(cv2.resize(clean, (1280, 720)), np.uint8))
     double = (2 * box[0], 2 * box[1], 2 * box[2], 2 * box[3])
     assert spots.trusted(double) and not hidden(double)
     # Another shape is another view (the installer changed the camera): learned again from scratch.
-    _, small = spots.hidden_hook(cv2.resize(clean, (640, 480)))
+    _, small = spots.hidden_hook(np.asarray(cv2.resize(clean, (640, 480)), np.uint8))
     spots.learn(small, [])
     assert not spots.trusted(box)
 
@@ -133,8 +134,8 @@ def pipeline(tmp_path: Path) -> CameraPipeline:
     return CameraPipeline(camera, config, wire.DeviceKey.generate(), spool, model, PacketRingBuffer())
 
 
-def play(pipeline: CameraPipeline, timeline: list[tuple[float, Image, Detections]]) -> list[tuple[str, float]]:
-    kinds = []
+def play(pipeline: CameraPipeline, timeline: list[tuple[int, Image, Detections]]) -> list[tuple[str, float]]:
+    kinds: list[tuple[str, float]] = []
     for t, image, detections in timeline:
         for event in pipeline.on_detections(AnalysisFrame("cam-1", image, 1_800_000_000 + t, t), detections):
             kinds.append((event.kind, t))
