@@ -33,7 +33,6 @@ from central.ingest.assembler import FileAssembler, FileResult, describe_gaps, n
 from central.ingest.partial_files import write_segment
 from central.ingest.ranges import Ranges, add_range, covers, gaps
 from central.ingest.refusal import NotYet, Refusal
-from central.store.evidence import record_evidence_file
 from central.store.transactions import immediate
 from central.timefmt import Clock, utc_iso
 from wire.messages import MAX_SEGMENT_BYTES, FileInit
@@ -254,18 +253,5 @@ class SharedFileAssembler(FileAssembler):
                 saved_sha256=actual,
             )
             return FileResult(sha, "missing"), refusal
-        self._names_to_sync.append(self.evidence.adopt(partial, sha, sync_dir=False))
-        record_evidence_file(
-            self.db,
-            sha256=sha,
-            size=size,
-            media_type=row["media_type"],
-            path=self.evidence.relative_path(sha),
-            device_id=device,
-            event_id=row["event_id"],
-            role=row["role"],
-            name=row["name"],
-            now=self.clock(),
-        )
-        self._drop_transfer(device, sha)
+        self._store(device, sha, size, row)  # a savepoint inside this instance's write lock
         return FileResult(sha, "ok"), None
