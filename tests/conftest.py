@@ -1,4 +1,4 @@
-"""Shared fixtures: real local services (a Mosquitto broker, an RTSP server) and the dataset location."""
+"""Shared fixtures: real local services (a Mosquitto broker, an RTSP server, a notification hook) and the dataset."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
+from central_edge import HookServer
 
 from garbagewatch.devtools.mosquitto import Mosquitto
 from garbagewatch.devtools.rtsp_server import RtspServer
@@ -22,6 +23,14 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     broker = Mosquitto(tmp_path / "mosquitto").start()
     yield broker
     broker.kill()
+
+
+@pytest.fixture
+def hook() -> Iterator[HookServer]:
+    """A local HTTP endpoint recording what Apprise's json:// target POSTs to it (`.url`, `.bodies`)."""
+    server = HookServer()
+    yield server
+    server.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +20,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    h = HookServer()
-    yield h
-    h.close()
 
 
 @pytest.fixture

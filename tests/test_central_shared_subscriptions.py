@@ -23,13 +23,6 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def hook() -> Iterator[HookServer]:
-    h = HookServer()
-    yield h
-    h.close()
-
-
-@pytest.fixture
 def key() -> wire.DeviceKey:
     return wire.DeviceKey.generate()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,6 @@ def rows(config: CentralConfig, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    h = HookServer()
-    yield h
-    h.close()
 
 
 def test_an_order_left_alone_escalates_and_an_offline_camera_is_reported(
