@@ -50,9 +50,16 @@ def new_work_order_id(db: Database, now: float) -> str:
     return f"{prefix}{seq:06d}"
 
 
+def _first(db: Database, sql: str, params: list[Any]) -> dict[str, Any] | None:
+    """The first row of a SELECT as a dict, or None. `db.query` would wrap the read in a savepoint
+    (two more statements); these run for every event filed."""
+    cursor = db.execute(sql, params)
+    rows = cursor.fetchall()  # to the end: no statement left open
+    return dict(zip((d[0] for d in cursor.description), rows[0], strict=True)) if rows else None
+
+
 def filed_message(db: Database, msg_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM events WHERE message_id = ?", [msg_id]))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM events WHERE message_id = ?", [msg_id])
 
 
 def messages_of_event(db: Database, event_id: str, kind: str | None = None) -> list[dict[str, Any]]:
@@ -62,43 +69,36 @@ def messages_of_event(db: Database, event_id: str, kind: str | None = None) -> l
 
 
 def work_order(db: Database, order_id: str) -> dict[str, Any] | None:
-    rows = list(db.query("SELECT * FROM work_orders WHERE id = ?", [order_id]))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM work_orders WHERE id = ?", [order_id])
 
 
 def order_of_event(db: Database, event_id: str) -> dict[str, Any] | None:
     """The order an event's messages were filed under (the newest, should there be several)."""
-    rows = list(
-        db.query(
-            "SELECT w.* FROM order_events o JOIN work_orders w ON w.id = o.work_order_id"
-            " WHERE o.event_id = ? ORDER BY w.opened_at DESC LIMIT 1",
-            [event_id],
-        )
+    return _first(
+        db,
+        "SELECT w.* FROM order_events o JOIN work_orders w ON w.id = o.work_order_id"
+        " WHERE o.event_id = ? ORDER BY w.opened_at DESC LIMIT 1",
+        [event_id],
     )
-    return rows[0] if rows else None
 
 
 def open_order_at(db: Database, m: Manifest) -> dict[str, Any] | None:
     """The newest open order at the message's spot (device, site, camera, zone)."""
-    rows = list(
-        db.query(
-            "SELECT * FROM work_orders WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?"
-            f" AND status IN ({OPEN_SQL}) ORDER BY opened_at DESC, id DESC LIMIT 1",
-            [m.device_id, m.site, m.camera, m.zone],
-        )
+    return _first(
+        db,
+        "SELECT * FROM work_orders WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?"
+        f" AND status IN ({OPEN_SQL}) ORDER BY opened_at DESC, id DESC LIMIT 1",
+        [m.device_id, m.site, m.camera, m.zone],
     )
-    return rows[0] if rows else None
 
 
 def spot_at(db: Database, m: Manifest) -> dict[str, Any] | None:
     """The spot the message is about: its order and recurrence counts."""
-    rows = list(
-        db.query(
-            "SELECT * FROM spots WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?",
-            [m.device_id, m.site, m.camera, m.zone],
-        )
+    return _first(
+        db,
+        "SELECT * FROM spots WHERE device_id = ? AND site = ? AND camera = ? AND zone = ?",
+        [m.device_id, m.site, m.camera, m.zone],
     )
-    return rows[0] if rows else None
 
 
 def list_work_orders(db: Database, status: str | None = None) -> list[dict[str, Any]]:

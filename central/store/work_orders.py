@@ -25,8 +25,9 @@ are re-exported here for the callers that import them from this module.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from sqlite_utils import Database
@@ -71,6 +72,17 @@ __all__ = [
 
 _PHOTO_ROLES = ("snapshot_boxes", "snapshot")
 _AFTER_ROLES = ("after_snapshot", "snapshot")
+
+
+@cache
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def _insert(db: Database, table: str, row: Mapping[str, Any]) -> None:
+    """A plain INSERT of one row (names from this module only). sqlite-utils' `table.insert` would
+    add a savepoint and two reads of sqlite_master per row: a fifth of filing an event's statements."""
+    db.execute(_insert_sql(table, tuple(row)), list(row.values()))
 
 
 @dataclass(frozen=True)
@@ -125,6 +137,7 @@ def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: 
     came_back = previous is not None and previous["status"] in (Status.VERIFIED, Status.CLOSED)
     recurrence = int(spot["recurrences"]) + 1 if spot is not None and came_back else 0
     limit = rules.limit_for(rules.event_code)
+    stamp = utc_iso(now)
     row: dict[str, Any] = {
         "id": order_id,
         "event_code": rules.event_code,
@@ -133,12 +146,12 @@ def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: 
         "camera": m.camera,
         "zone": m.zone,
         "status": t.to_status.value,
-        "opened_at": utc_iso(now),
+        "opened_at": stamp,
         "opened_ts": now,
-        "registered_at": utc_iso(now),
+        "registered_at": stamp,
         "verified_at": None,
         "closed_at": None,
-        "updated_at": utc_iso(now),
+        "updated_at": stamp,
         "first_event_id": m.event_id,
         "last_event_id": m.event_id,
         "event_count": 0,
@@ -152,7 +165,7 @@ def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: 
         "snapshot_sha256": _file_of(m, _PHOTO_ROLES, c.missing),
         **clock_fields(clock_start=now, limit_s=limit, extension_s=0.0, rules=rules, now=now),
     }
-    db.table("work_orders").insert(row)
+    _insert(db, "work_orders", row)
     db.execute(
         "INSERT INTO spots (device_id, site, camera, zone, orders, recurrences, last_order_id, first_at, last_at)"
         " VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT (device_id, site, camera, zone) DO UPDATE SET"
@@ -165,8 +178,8 @@ def _open_new(db: Database, c: _Context, previous: dict[str, Any] | None, spot: 
             m.zone,
             recurrence or (spot or {}).get("recurrences", 0),
             order_id,
-            utc_iso(now),
-            utc_iso(now),
+            stamp,
+            stamp,
         ],
     )
     facts = {
@@ -334,7 +347,9 @@ def file_event(
     """
     m = manifest
     msg_id = message_id(manifest_json)
-    db.table("events").insert(
+    _insert(
+        db,
+        "events",
         {
             "message_id": msg_id,
             "event_id": m.event_id,
@@ -352,33 +367,19 @@ def file_event(
             "key_id": key_id,
             "received_at": utc_iso(received_at),
             "work_order_id": None,
-        }
+        },
     )
-    db.table("event_files").insert_all(
-        [
-            {
-                "message_id": msg_id,
-                "event_id": m.event_id,
-                "sha256": f.sha256,
-                "role": f.role,
-                "name": f.name,
-                "missing": int(f.sha256 in missing),
-            }
-            for f in m.files
-        ]
+    db.conn.executemany(
+        "INSERT INTO event_files (message_id, event_id, sha256, role, name, missing) VALUES (?, ?, ?, ?, ?, ?)",
+        [(msg_id, m.event_id, f.sha256, f.role, f.name, int(f.sha256 in missing)) for f in m.files],
     )
     rules = rules or CaseRules(event_code=event_code, limit_s=deadline_hours * 3600.0)
     context = _Context(m, msg_id, received_at, rules, place or Place(), frozenset(missing), audit)
     filing = _choose_order(db, context)
     if filing.work_order_id is not None:
-        db.table("order_events").insert(
-            {
-                "work_order_id": filing.work_order_id,
-                "message_id": msg_id,
-                "event_id": m.event_id,
-                "kind": m.kind,
-                "attached_at": utc_iso(received_at),
-            }
+        db.execute(
+            "INSERT INTO order_events (work_order_id, message_id, event_id, kind, attached_at) VALUES (?, ?, ?, ?, ?)",
+            [filing.work_order_id, msg_id, m.event_id, m.kind, utc_iso(received_at)],
         )
         db.execute("UPDATE events SET work_order_id = ? WHERE message_id = ?", [filing.work_order_id, msg_id])
     return filing
