@@ -61,21 +61,23 @@ class ContentStore:
             return False
         return size is None or st.st_size == size
 
-    def adopt(self, src: Path, sha256: str, *, sync_dir: bool = True) -> Path:
+    def adopt(self, src: Path, sha256: str, *, sync_dir: bool = True, fsynced: bool = False) -> Path:
         """Move `src`, whose content the caller has verified to hash to `sha256`, into the store.
 
         `src` must be on the same file system (data_dir/incoming is). If the store already has
         the file, `src` is deleted instead: the content is the same by construction.
         `sync_dir=False` leaves the fsync of the new name's folder to the caller (`sync_folder`),
-        who may then make several names durable with one flush.
+        who may then make several names durable with one flush. `fsynced=True`: the caller has
+        fsynced `src` since its last write, so its content is not fsynced again.
         """
         dest = self.path_for(sha256)
         if dest.exists():
             src.unlink(missing_ok=True)
             return dest
         self._folder_for(sha256)
-        with src.open("rb+") as fh:
-            os.fsync(fh.fileno())
+        if not fsynced:
+            with src.open("rb+") as fh:
+                os.fsync(fh.fileno())
         os.chmod(src, 0o444)
         try:
             os.replace(src, dest)

@@ -378,10 +378,10 @@ class FileAssembler:
         self._store(device, sha, size, row)
         return FileResult(sha, "ok")
 
-    def _store(self, device: str, sha: str, size: int, row: dict[str, Any]) -> None:
+    def _store(self, device: str, sha: str, size: int, row: dict[str, Any], *, fsynced: bool = False) -> None:
         """Move the verified partial file into the evidence store and record it."""
         partial = self._partial_path(device, sha)
-        self._names_to_sync.append(self.evidence.adopt(partial, sha, sync_dir=False))
+        self._names_to_sync.append(self.evidence.adopt(partial, sha, sync_dir=False, fsynced=fsynced))
         with self.db.atomic():
             record_evidence_file(
                 self.db,
@@ -407,8 +407,8 @@ class FileAssembler:
         for each in shas:
             c = self._completing.pop(each)
             try:
-                c.fsynced.result()
-                self._store(c.device, each, c.size, c.row)
+                c.fsynced.result()  # the helper's fsync: not repeated by adopt
+                self._store(c.device, each, c.size, c.row, fsynced=True)
             except Exception as exc:
                 log.error("could not store file %s: %s: %s", each, type(exc).__name__, exc)
                 self._completion_failure = self._completion_failure or exc
