@@ -42,9 +42,6 @@ class ContentStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.root.mkdir(parents=True, exist_ok=True)
-        # The ab/ folders known to exist: files are never removed, so neither are their folders,
-        # and a mkdir per stored file (a system call on the ingest thread) is saved.
-        self._folders: set[str] = set()
 
     def relative_path(self, sha256: str) -> str:
         check_sha256(sha256)
@@ -74,28 +71,15 @@ class ContentStore:
         if dest.exists():
             src.unlink(missing_ok=True)
             return dest
-        self._folder_for(sha256)
+        dest.parent.mkdir(exist_ok=True)
         if not fsynced:
             with src.open("rb+") as fh:
                 os.fsync(fh.fileno())
         os.chmod(src, 0o444)
-        try:
-            os.replace(src, dest)
-        except FileNotFoundError:
-            if not src.exists():
-                raise
-            self._folders.discard(sha256[:2])  # removed behind our back: make it again
-            self._folder_for(sha256)
-            os.replace(src, dest)
+        os.replace(src, dest)
         if sync_dir:
             _fsync_dir(dest.parent)
         return dest
-
-    def _folder_for(self, sha256: str) -> None:
-        """Make sure the folder of `sha256`'s file exists (created once per store and folder)."""
-        if sha256[:2] not in self._folders:
-            (self.root / sha256[:2]).mkdir(exist_ok=True)
-            self._folders.add(sha256[:2])
 
     def sync_folder(self, path: Path) -> None:
         """fsync the folder holding `path` (a name `adopt(sync_dir=False)` made)."""
