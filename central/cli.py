@@ -1,5 +1,6 @@
 """`garbagewatch central ...`: run the service (ingest, notifier, API, audit checkpoints), serve the
-API alone, list work orders, manage devices, users and API tokens, verify the audit trail."""
+API alone, list work orders, manage devices, users and API tokens, verify the audit trail, place
+legal holds and run the evidence retention sweep."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from central.config import ConfigError, load_config
 from central.console.commands import run_serve_command
 from central.console.stack import ConsoleStack
 from central.devices.commands import DEVICE_COMMANDS, add_device_commands, run_device_command
+from central.retention.commands import RETENTION_COMMANDS, add_retention_commands, run_retention_command
 from central.service import CentralService
 from central.store.database import open_database
 from central.store.work_orders import list_work_orders
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     add_api_commands(sub)  # serve
     add_auth_commands(sub)  # users ..., tokens ...
     add_audit_commands(sub)  # verify-audit
+    add_retention_commands(sub)  # hold, release-hold, holds, retention-sweep
     return p
 
 
@@ -108,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_audit_command(args)
         if args.command in DEVICE_COMMANDS:
             return run_device_command(args)
+        if args.command in RETENTION_COMMANDS:
+            return run_retention_command(args)
         return _orders(args.config, args.status)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,4 +1,5 @@
-"""Content-addressed files: <root>/ab/<sha256>. Written once (tmp -> fsync -> rename), never rewritten.
+"""Content-addressed files: <root>/ab/<sha256>. Written once (tmp -> fsync -> rename), never rewritten;
+removed only by the retention sweep (central.retention), after its row is marked purged.
 
 Paths are built only from checked sha256 hex strings, never from anything a device sent as a name.
 """
@@ -84,6 +85,21 @@ class ContentStore:
     def sync_folder(self, path: Path) -> None:
         """fsync the folder holding `path` (a name `adopt(sync_dir=False)` made)."""
         _fsync_dir(path.parent)
+
+    def remove(self, sha256: str, *, sync_dir: bool = True) -> bool:
+        """Delete the file (the retention sweep, after its row was marked purged); False if it was not there.
+
+        The ab/ folder stays, even when empty: an `adopt` of the same prefix may be between its
+        mkdir and its rename. `sync_dir=False` leaves the folder's fsync to the caller (`sync_folder`).
+        """
+        path = self.path_for(sha256)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        if sync_dir:
+            _fsync_dir(path.parent)
+        return True
 
     def put_bytes(self, data: bytes) -> str:
         """Store `data`; return its sha256."""

@@ -1,4 +1,5 @@
-"""The central service: ingest (MQTT consumer), the escalation sweep and the notifier, around one data directory."""
+"""The central service: ingest (MQTT consumer), the escalation sweep, the notifier and the evidence
+retention sweep, around one data directory."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ from central.caseflow.hooks import AuditHook, no_audit
 from central.caseflow.sweeper import Sweeper
 from central.config import CentralConfig
 from central.counters import Counters
+from central.evidence_store import ContentStore
 from central.ingest.consumer import MqttConsumer
 from central.ingest.handler import IngestHandler
 from central.notify.sender import AppriseSender, Sender
 from central.notify.worker import NotificationWorker
+from central.retention.sweeper import RetentionSweeper
 from central.store.database import open_database
 from central.store.devices import sync_devices
 from central.timefmt import Clock, system_clock
@@ -51,6 +54,7 @@ class CentralService:
         self._consumer: MqttConsumer | None = None
         self._notifier: NotificationWorker | None = None
         self._sweeper: Sweeper | None = None
+        self._retention: RetentionSweeper | None = None
         # The case flow's entry points (people's actions, extensions) for an API in this process.
         self.case_flow = CaseFlow(config, clock=clock)
 
@@ -78,6 +82,15 @@ class CentralService:
             cfg.db_path, self.case_flow, self._counters, on_notification=self._notifier.wake, audit_for=self._audit_for
         )
         self._sweeper.start()
+        self._retention = RetentionSweeper(
+            cfg.db_path,
+            ContentStore(cfg.evidence_dir),
+            cfg.retention,
+            self._counters,
+            self.clock,
+            audit_for=self._audit_for,
+        )
+        self._retention.start()
         for gap in self.case_flow.gaps():
             log.warning("notifications: %s (only the notify.urls feeds will hear of it)", gap)
         ingest_audit = self._audit_for(self._db) if self._audit_for is not None else no_audit
@@ -120,6 +133,9 @@ class CentralService:
         if self._sweeper is not None:
             self._sweeper.stop()
             self._sweeper = None
+        if self._retention is not None:
+            self._retention.stop()
+            self._retention = None
         if self._notifier is not None:
             self._notifier.stop()
             self._notifier = None

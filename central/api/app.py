@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
 
-from central.api import audit_routes, evidence, open311, orders
+from central.api import audit_routes, evidence, holds, open311, orders
 from central.api.context import ApiContext
 from central.api.errors import install_error_handlers
 from central.api.security import Caller, caller
@@ -98,6 +98,7 @@ def create_app(ctx: ApiContext) -> FastAPI:
         }
 
     app.include_router(orders.router)
+    app.include_router(holds.router)
     app.include_router(evidence.router)
     app.include_router(audit_routes.router)
     app.include_router(open311.router)

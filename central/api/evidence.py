@@ -1,5 +1,8 @@
 """Evidence files by sha256: metadata and download. Every download is audited before it is sent.
 
+A file deleted by the retention sweep (central.retention) keeps its row: its meta says when and
+why (`purged_at`, `purge_reason`), and a download answers 410 `evidence_purged`.
+
 The path to a file is never built from the request: the sha256 must be 64 lower-case hex
 digits, must be recorded in evidence_files, and the file is then located by the content store
 from that checked value. The caller must see a site the file belongs to.
@@ -63,8 +66,10 @@ def evidence_meta(c: CallerDep, sha256: str) -> dict[str, Any]:
         "name": row["name"],
         "device_id": row["device_id"] or None,
         "stored_at": row["stored_at"],
+        "purged_at": row.get("purged_at"),
+        "purge_reason": row.get("purge_reason"),
         "orders": orders.evidence_orders(c.db, sha),
-        "download": f"/api/v1/evidence/{sha}",
+        "download": None if row.get("purged_at") else f"/api/v1/evidence/{sha}",
     }
 
 
@@ -78,6 +83,18 @@ def download_evidence(c: CallerDep, sha256: str) -> FileResponse:
     subject = f"evidence:{sha}"
     row = _visible_file(c, sha, subject)
     path = c.ctx.evidence.path_for(sha)  # from the checked sha256 only
+    if row.get("purged_at"):
+        # Deleted under the retention policy: gone on purpose, and said so (not "missing").
+        day = str(row["purged_at"])[:10]
+        c.ctx.counters.inc("api_evidence_purged")
+        c.audit(
+            c.actor,
+            "evidence.read.failed",
+            subject,
+            "file purged under the retention policy",
+            {"sha256": sha, "purged_at": row["purged_at"]},
+        )
+        raise ApiError(410, "evidence_purged", f"the evidence file was purged on {day} under the retention policy")
     if not c.ctx.evidence.has(sha, row["size"]):
         c.ctx.counters.inc("api_evidence_missing")
         c.audit(c.actor, "evidence.read.failed", subject, "file missing from the store", {"sha256": sha})

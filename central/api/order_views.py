@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from sqlite_utils import Database
 
+from central.retention.purged import purged_files
 from central.store.work_orders import order_evidence as store_order_evidence
 
 __all__ = [
@@ -64,9 +65,11 @@ class EvidenceRef:
     size: int | None
     event_id: str | None
     missing: bool  # not in the store: the edge declared it dropped
+    purged_at: str | None = None  # deleted by the retention sweep then (the row stays)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "download": None if self.missing else f"/api/v1/evidence/{self.sha256}"}
+        gone = self.missing or self.purged_at is not None
+        return {**asdict(self), "download": None if gone else f"/api/v1/evidence/{self.sha256}"}
 
 
 _SELECT = """
@@ -172,7 +175,8 @@ def order_evidence(db: Database, order_id: str) -> list[EvidenceRef]:
         refs.setdefault(
             r["sha256"], EvidenceRef(r["sha256"], r["role"], r["name"], r["media_type"], r["size"], None, False)
         )
-    return list(refs.values())
+    purged = purged_files(db, refs)
+    return [replace(ref, purged_at=purged[sha].purged_at) if sha in purged else ref for sha, ref in refs.items()]
 
 
 def evidence_sites(db: Database, sha256: str) -> frozenset[str]:

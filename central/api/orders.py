@@ -1,4 +1,5 @@
-"""JSON API for work orders: list, read, act (the case flow's actions), and their evidence list."""
+"""JSON API for work orders: list, read (with its legal hold), act (the case flow's actions), and
+their evidence list."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from central.api.security import Caller, caller
 from central.auth.roles import Permission
 from central.caseflow.flow import MAX_EXTENSION_HOURS
 from central.caseflow.hooks import order_subject
+from central.retention.holds import active_hold
 from central.timefmt import utc_iso
 
-__all__ = ["router"]
+__all__ = ["CallerDep", "OrderIdPath", "router", "visible_order"]
 
 router = APIRouter(prefix="/api/v1", tags=["work orders"])
 
@@ -36,7 +38,7 @@ class ActionIn(BaseModel):
     )
 
 
-def _visible_order(c: Caller, order_id: str) -> orders.OrderView:
+def visible_order(c: Caller, order_id: str) -> orders.OrderView:
     """The order, or 404 (also when it exists at a site the caller does not see: no hint it exists)."""
     order = orders.get_order(c.db, order_id)
     if order is None or not c.principal.sees_site(order.site):
@@ -69,9 +71,13 @@ def list_orders(
 @router.get("/orders/{order_id}", summary="One work order, with its evidence files and the actions allowed now")
 def get_order(c: CallerDep, order_id: Annotated[str, OrderIdPath]) -> dict[str, Any]:
     c.require(Permission.ORDERS_READ, order_subject(order_id))
-    order = _visible_order(c, order_id)
+    order = visible_order(c, order_id)
+    hold = active_hold(c.db, order_id)
     return {
         **order.as_dict(),
+        "legal_hold": (
+            None if hold is None else {"reason": hold.reason, "placed_by": hold.placed_by, "placed_at": hold.placed_at}
+        ),
         "evidence": [e.as_dict() for e in orders.order_evidence(c.db, order_id)],
         "allowed_actions": orders.allowed_actions(order) if c.principal.can(Permission.ORDERS_ACT) else [],
     }
@@ -80,7 +86,7 @@ def get_order(c: CallerDep, order_id: Annotated[str, OrderIdPath]) -> dict[str, 
 @router.post("/orders/{order_id}/actions", summary="Move a work order on in the case flow")
 def act(c: CallerDep, order_id: Annotated[str, OrderIdPath], body: ActionIn) -> dict[str, Any]:
     c.require(Permission.ORDERS_ACT, order_subject(order_id))
-    _visible_order(c, order_id)
+    visible_order(c, order_id)
     try:
         order = orders.act_on_order(
             c.ctx.flow,

@@ -2,7 +2,8 @@
 
 - admin: manages users, their sites and API tokens; reads and acts on everything.
 - supervisor: reads and acts on the work orders of their sites; reads their evidence.
-- auditor: reads everything and exports it (audit trail included); acts on nothing.
+- auditor: reads everything and exports it (audit trail included); places and releases legal
+  holds on evidence (preserving the archive); acts on nothing in the case flow.
 - integration: a system, not a person (a 12345 hotline, a residents' reporting form, a city
   tool): files reports into the case flow and reads them back through Open311. No evidence.
 """
@@ -25,6 +26,7 @@ class Permission(StrEnum):
     ORDERS_READ = "orders.read"
     ORDERS_ACT = "orders.act"
     EVIDENCE_READ = "evidence.read"
+    EVIDENCE_HOLD = "evidence.hold"  # place or release a legal hold (central.retention.holds)
     REPORTS_FILE = "reports.file"
     OPEN311_READ = "open311.read"
     AUDIT_READ = "audit.read"
@@ -49,7 +51,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.SUPERVISOR: frozenset(
         {Permission.ORDERS_READ, Permission.ORDERS_ACT, Permission.EVIDENCE_READ, Permission.OPEN311_READ}
     ),
-    Role.AUDITOR: _READ_ALL,
+    Role.AUDITOR: _READ_ALL | {Permission.EVIDENCE_HOLD},
     Role.INTEGRATION: frozenset({Permission.REPORTS_FILE, Permission.OPEN311_READ}),
 }
 

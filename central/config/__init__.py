@@ -9,6 +9,7 @@ One module per concept; import every name from here (`from central.config import
 - notify: notice kinds, their default routes, people and their channels;
 - deadlines: cities, the calendar, the escalation ladder, work orders' defaults;
 - sites: sites and their cameras' places;
+- retention: how long evidence files are kept;
 - root: CentralConfig (the sections checked against each other) and load_config.
 """
 
@@ -21,6 +22,7 @@ from central.config.deadlines import (
     WorkOrderConfig,
 )
 from central.config.notify import DEFAULT_ROUTES, NOTICE_KINDS, ChannelConfig, NotifyConfig, PersonConfig
+from central.config.retention import RetentionConfig
 from central.config.root import CentralConfig, load_config
 from central.config.sites import CameraPlaceConfig, SiteConfig
 from central.config.transport import BrokerConfig, DeviceConfig, LimitsConfig, TlsConfig
@@ -41,6 +43,7 @@ __all__ = [
     "LimitsConfig",
     "NotifyConfig",
     "PersonConfig",
+    "RetentionConfig",
     "SiteConfig",
     "TlsConfig",
     "WorkOrderConfig",

@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from central.config.base import ConfigError, Strict, relative_to_file
 from central.config.deadlines import CalendarConfig, CityConfig, EscalationConfig, WorkOrderConfig
 from central.config.notify import NotifyConfig
+from central.config.retention import RetentionConfig
 from central.config.sites import SiteConfig
 from central.config.transport import BrokerConfig, DeviceConfig, LimitsConfig
 
@@ -31,6 +32,7 @@ class CentralConfig(Strict):
     sites: list[SiteConfig] = Field(default_factory=list)
     calendar: CalendarConfig = Field(default_factory=CalendarConfig)
     escalation: EscalationConfig = Field(default_factory=EscalationConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     _data_dir = field_validator("data_dir")(relative_to_file)
 

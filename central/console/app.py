@@ -30,7 +30,7 @@ from central.api.context import ApiContext
 from central.api.settings import ApiSettings, api_settings_of
 from central.caseflow.flow import CaseFlow
 from central.config import CentralConfig
-from central.console import routes_admin, routes_auth, routes_files, routes_order, routes_pages
+from central.console import routes_admin, routes_auth, routes_files, routes_hold, routes_order, routes_pages
 from central.console.i18n import translator
 from central.console.integrity import ChainStatusCache
 from central.console.limits import ConsoleBodyLimit, SecurityHeaders, is_api_path
@@ -183,7 +183,8 @@ def create_console_app(ctx: ApiContext, settings: ConsoleSettings, *, include_ap
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(Exception, on_unexpected)
 
-    for module in (routes_auth, routes_pages, routes_order, routes_files, routes_admin):
+    # routes_hold before routes_order: its /orders/{id}/hold would match /orders/{id}/{action}.
+    for module in (routes_auth, routes_pages, routes_hold, routes_order, routes_files, routes_admin):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     if include_api:

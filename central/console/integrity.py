@@ -1,5 +1,6 @@
 """Integrity as the pages show it: each evidence file against its sha256 and the device's
-signature, the order's audit rows, and the audit chain against its signed checkpoints.
+signature (or, for a file deleted under the retention policy, its audited purge), the order's
+audit rows, and the audit chain against its signed checkpoints.
 
 Recomputed from what is stored, never taken from a flag set at ingest: what the page says is
 what the bytes on disk and the rows in the table say now.
@@ -22,6 +23,7 @@ from central.audit.checkpoints import PUBLIC_KEY_FILE, CheckpointError, load_pub
 from central.audit.verify import SourcedCheckpoint, verify_audit
 from central.devices.registry import DeviceRegistry
 from central.evidence_store import ContentStore, sha256_of_file
+from central.retention.purged import PURGE_ACTION, purge_of
 from central.timefmt import Clock
 from wire.errors import WireError
 from wire.signing import verify_manifest
@@ -37,6 +39,14 @@ ChainState = Literal["ok", "failed", "unchecked"]
 class FileIntegrity:
     ok: bool
     why: str  # what failed ('' when ok)
+    purged_at: str | None = None  # deleted under the retention policy, as the audit trail records
+
+
+def _purge_audited(db: Database, sha256: str) -> bool:
+    row = db.execute(
+        "SELECT 1 FROM audit_log WHERE subject = ? AND action = ? LIMIT 1", [f"evidence:{sha256}", PURGE_ACTION]
+    ).fetchone()
+    return row is not None
 
 
 def _signed_by_device(db: Database, sha256: str, size: int, registry: DeviceRegistry) -> str:
@@ -72,7 +82,16 @@ def _signed_by_device(db: Database, sha256: str, size: int, registry: DeviceRegi
 def check_evidence(
     db: Database, store: ContentStore, sha256: str, size: int | None, *, signed: bool, registry: DeviceRegistry
 ) -> FileIntegrity:
-    """Hash the stored file; for device evidence also check the signed manifests that list it."""
+    """Hash the stored file; for device evidence also check the signed manifests that list it.
+
+    A file the retention sweep purged is reported as purged (ok, with `purged_at`) when the audit
+    trail records its deletion; a row marked purged without that record is a failure.
+    """
+    purge = purge_of(db, sha256)
+    if purge is not None:
+        if not _purge_audited(db, sha256):
+            return FileIntegrity(False, f"marked purged, but the audit trail has no {PURGE_ACTION} row for it")
+        return FileIntegrity(True, "", purged_at=purge.purged_at)
     path = store.path_for(sha256)
     try:
         actual, actual_size = sha256_of_file(path)

@@ -2,13 +2,15 @@
 
 The path to a file is never built from the request: the sha256 must be 64 lower-case hex digits
 and recorded in evidence_files (else 404), and the content store locates the file from that
-checked value. A viewer must see a site the file belongs to (else 404, audited).
+checked value. A viewer must see a site the file belongs to (else 404, audited). A file the
+retention sweep purged answers 410 with the day it was purged (audited as a failed read).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -35,6 +37,14 @@ ViewerDep = Annotated[Viewer, Depends(file_viewer)]
 _EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "video/mp4": ".mp4"}
 
 
+def _local_day(viewer: Viewer, stamp: str) -> str:
+    """'2026-11-26': the day of an RFC 3339 UTC time in the console's zone."""
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone(viewer.console.tz).date().isoformat()
+    except ValueError:
+        return stamp[:10]
+
+
 def _visible_file(viewer: Viewer, sha256: str) -> dict[str, Any]:
     """The evidence_files row of a file the viewer may read; 404 for anything else."""
     t = viewer.t
@@ -57,6 +67,17 @@ def _visible_file(viewer: Viewer, sha256: str) -> dict[str, Any]:
                 {"sha256": sha256, "sites": sorted(sites), "via": "console"},
             )
             raise PageError(404, t("err.not_found"))
+    if row.get("purged_at"):
+        # Deleted under the retention policy: said so, not shown as a broken or missing file.
+        viewer.console.ctx.counters.inc("console_evidence_purged")
+        viewer.audit(
+            viewer.actor,
+            "evidence.read.failed",
+            f"evidence:{sha256}",
+            "file purged under the retention policy",
+            {"sha256": sha256, "purged_at": row["purged_at"], "via": "console"},
+        )
+        raise PageError(410, t("order.purged", day=_local_day(viewer, str(row["purged_at"]))))
     if not viewer.console.ctx.evidence.has(sha256, row["size"]):
         viewer.console.ctx.counters.inc("console_evidence_missing")
         viewer.audit(

@@ -1,4 +1,5 @@
-"""One work order: its evidence (with integrity), deadline, timeline, notifications, and the actions."""
+"""One work order: its evidence (with integrity; purged files as purged), deadline, legal hold,
+timeline, notifications, and the actions."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from central.console.integrity import ChainStatus, check_evidence, check_order_r
 from central.console.queries import evidence_read_rows, order_audit_rows, order_evidence_items, order_notifications
 from central.console.web import PageError, Viewer, acting_viewer, page_viewer, posted_form, render
 from central.devices.registry import DeviceRegistry
+from central.retention.holds import active_hold
+from central.retention.purged import purged_files
 from central.store.work_orders import work_order
 
-__all__ = ["ORDER_ID", "router", "visible_order"]
+__all__ = ["HOLD_DONE", "ORDER_ID", "order_page", "router", "visible_order"]
 
 log = logging.getLogger("central.console")
 
@@ -32,6 +35,7 @@ router = APIRouter()
 ORDER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _MAX_TEXT = 2000
 _ASSIGNEE = re.compile(r"[^\x00-\x1f\x7f]{1,100}")
+HOLD_DONE = ("hold", "hold_release")  # ?done= after the legal hold's forms (central.console.routes_hold)
 
 
 def visible_order(viewer: Viewer, order_id: str) -> dict[str, Any]:
@@ -67,6 +71,9 @@ def order_page(
         if not result.ok:
             console.ctx.counters.inc("console_integrity_failed")
             log.error("console: evidence %s of order %s does not verify: %s", sha, order_id, result.why)
+    snapshot, after = order.get("snapshot_sha256"), order.get("after_snapshot_sha256")
+    shas = [e.sha256 for e in evidence if not e.missing] + [s for s in (snapshot, after) if s]
+    purged = {sha: p.purged_at for sha, p in purged_files(db, shas).items()}
     clip = next((e for e in evidence if e.role == "clip" and not e.missing), None)
     rows = order_audit_rows(db, order_id)
     audit_status = _combined(console.chain.status(db), check_order_rows(db, rows))
@@ -82,8 +89,11 @@ def order_page(
         order=order,
         evidence=evidence,
         integrity=integrity,
-        snapshot=order.get("snapshot_sha256"),
-        after=order.get("after_snapshot_sha256"),
+        snapshot=snapshot,
+        after=after,
+        purged=purged,
+        hold=active_hold(db, order_id),
+        can_hold=viewer.principal.can(Permission.EVIDENCE_HOLD),
         clip=clip,
         photos=[e for e in evidence if e.role in ("resolve_photo", "report_photo") and not e.missing],
         timeline=rows,
@@ -101,7 +111,7 @@ def order_page(
 @router.get("/orders/{order_id}", response_class=HTMLResponse)
 def show_order(request: Request, order_id: str, viewer: Annotated[Viewer, Depends(page_viewer)]) -> HTMLResponse:
     done = request.query_params.get("done", "")
-    flash = viewer.t(f"done.{done}") if done in ACTIONS else ""
+    flash = viewer.t(f"done.{done}") if done in ACTIONS or done in HOLD_DONE else ""
     return order_page(request, viewer, order_id, flash=flash)
 
 

@@ -3,6 +3,7 @@
     viewer: Annotated[Viewer, Depends(page_viewer)]     # HTML page: 303 to /login when signed out
     viewer: Annotated[Viewer, Depends(file_viewer)]     # evidence and exports: 401 when signed out
     viewer: Annotated[Viewer, Depends(acting_viewer)]   # a POST that acts: + not an auditor + CSRF token
+    viewer: Annotated[Viewer, Depends(posting_viewer)]  # a POST of any role (legal holds): + CSRF token
 
 CSRF: every form of a session carries the session's synchronizer token (`csrf_token`, random,
 kept server-side with the session) and is compared in constant time; the sign-in form, which has
@@ -54,6 +55,7 @@ __all__ = [
     "language",
     "page_viewer",
     "posted_form",
+    "posting_viewer",
     "render",
     "safe_next",
     "secure_cookies",
@@ -249,6 +251,18 @@ def acting_viewer(
             {"permission": Permission.ORDERS_ACT.value, "role": viewer.role, "via": "console"},
         )
         raise PageError(403, viewer.t("err.auditor"))
+    return posting_viewer(request, viewer, form)
+
+
+def posting_viewer(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(page_viewer)],
+    form: Annotated[FormData, Depends(posted_form)],
+) -> Viewer:
+    """A signed-in person of any role whose form carries the session's CSRF token and comes from
+    this site (403 otherwise): the legal hold's forms, which auditors use. The route checks the
+    permission itself."""
+    console = viewer.console
     if console.settings.check_origin and not _same_origin(request):
         console.ctx.counters.inc("console_csrf_refused")
         log.warning(

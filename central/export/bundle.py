@@ -7,7 +7,8 @@ hashes to its sha256 and names its predecessor's, so the verifier can walk from 
 order to the signed head without trusting the server. Rows of other subjects in between come
 along: the chain cannot be shown without them (an auditor may read them anyway). A finished
 export is recorded again with the bundle's sha256 ('order.exported'), after the checkpoint, so a
-bundle presented later can be matched to its export.
+bundle presented later can be matched to its export. A file deleted under the retention policy is
+listed in `missing` as purged (when, why), with its `evidence.purge` audit row among the rows.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from central.caseflow.hooks import order_subject, order_subjects  # re-exported:
 from central.config import CentralConfig
 from central.devices.registry import DeviceRegistry
 from central.evidence_store import ContentStore
+from central.retention.purged import Purge, purged_files
 from central.store.work_orders import work_order
 from central.timefmt import utc_iso
 from wire.bundle import FORMAT, SUMS, media_path
@@ -106,17 +108,33 @@ def _device_key_pem(db: Database, events: list[dict[str, Any]]) -> tuple[str, st
     return first["device_id"], key.key_id, public_key_pem(key.public_key)
 
 
+def _purged_entry(purge: Purge, role: str) -> dict[str, str]:
+    """A file deleted under the retention policy: listed as purged, with when and why (its
+    `evidence.purge` audit row comes along in audit/rows.jsonl)."""
+    return {
+        "sha256": purge.sha256,
+        "role": role,
+        "reason": f"purged {purge.purged_at} under the retention policy",
+        "purged_at": purge.purged_at,
+        "purge_reason": purge.reason,
+    }
+
+
 def _signed_media(
     db: Database, store: ContentStore, events: list[dict[str, Any]]
 ) -> tuple[list[_Media], list[dict[str, str]]]:
     media: dict[str, _Media] = {}
     missing: dict[str, dict[str, str]] = {}
-    for e in events:
-        for f in json.loads(e["manifest"]).get("files", []):
+    listed = [(e, json.loads(e["manifest"]).get("files", [])) for e in events]
+    purged = purged_files(db, [f["sha256"] for _, files in listed for f in files])
+    for e, files in listed:
+        for f in files:
             sha, size = f["sha256"], f["size"]
             if sha in media or sha in missing:
                 continue
-            if store.has(sha, size):
+            if sha in purged:
+                missing[sha] = _purged_entry(purged[sha], f["role"])
+            elif store.has(sha, size):
                 media[sha] = _Media(sha, f["media_type"], f["role"], store.path_for(sha))
             else:
                 dropped = db.execute(
@@ -127,19 +145,24 @@ def _signed_media(
     return list(media.values()), list(missing.values())
 
 
-def _uploads(db: Database, store: ContentStore, order_id: str) -> tuple[list[_Media], list[dict[str, Any]]]:
+def _uploads(
+    db: Database, store: ContentStore, order_id: str
+) -> tuple[list[_Media], list[dict[str, Any]], list[dict[str, str]]]:
     rows = db.execute(
         "SELECT sha256, media_type, 'resolve_photo', uploaded_by, size FROM console_order_photos WHERE order_id = ?"
         " UNION ALL SELECT f.sha256, f.media_type, f.role, o.filed_by, f.size FROM open311_reports o"
         " JOIN evidence_files f ON f.sha256 = o.photo_sha256 WHERE o.order_id = ?",
         [order_id, order_id],
     ).fetchall()
-    media, listed = [], []
+    purged = purged_files(db, [r[0] for r in rows])
+    media, listed, gone = [], [], []
     for sha, media_type, role, by, size in rows:
-        if store.has(sha, size):
+        if sha in purged:
+            gone.append(_purged_entry(purged[sha], role))
+        elif store.has(sha, size):
             media.append(_Media(sha, media_type, role, store.path_for(sha)))
             listed.append({"sha256": sha, "media_type": media_type, "role": role, "uploaded_by": by})
-    return media, listed
+    return media, listed, gone
 
 
 def _row_json(row: AuditRow) -> str:
@@ -232,7 +255,8 @@ def export_order_bundle(
     events = _events(db, order_id)
     device = _device_key_pem(db, events)
     signed, missing = _signed_media(db, store, events)
-    uploaded, upload_list = _uploads(db, store, order_id)
+    uploaded, upload_list, purged_uploads = _uploads(db, store, order_id)
+    missing += purged_uploads
     try:
         key = load_or_create_key(config.data_dir)  # before the audit row: no row for an export that cannot sign
     except (CheckpointError, OSError) as exc:
@@ -247,7 +271,9 @@ def export_order_bundle(
     )
     cp = issue_checkpoint(db, key, now)
     append_checkpoint_file(config.data_dir / CHECKPOINT_FILE, cp)
-    order_seqs = [s for s in _order_row_seqs(db, order_id, sorted(media)) if s <= cp.count]
+    # The rows of the order's files: their reads, and the purge of a file no longer there.
+    file_shas = sorted({*media, *(m["sha256"] for m in missing)})
+    order_seqs = [s for s in _order_row_seqs(db, order_id, file_shas) if s <= cp.count]
     first = order_seqs[0] if order_seqs else started.seq
     rows = "".join(_row_json(r) + "\n" for r in _segment(db, first, cp.count))
     central_pem = (config.data_dir / PUBLIC_KEY_FILE).read_bytes()

@@ -29,9 +29,17 @@ def record_evidence_file(
     name: str,
     now: float,
 ) -> None:
-    """Insert the row unless the file is already recorded (the first announcement wins)."""
+    """Insert the row unless the file is already recorded (the first announcement wins).
+
+    A file the retention sweep purged and that is stored again (a device re-sent it) is back:
+    its row is no longer purged and counts as stored now (the retention rule starts over for a
+    file of no order; for an order's file the order's times decide, as before).
+    """
+    stamp = utc_iso(now)
     db.execute(
-        "INSERT OR IGNORE INTO evidence_files (sha256, size, media_type, path, device_id, event_id, role,"
-        " name, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [sha256, size, media_type, path, device_id, event_id, role, name, utc_iso(now)],
+        "INSERT INTO evidence_files (sha256, size, media_type, path, device_id, event_id, role, name, stored_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sha256) DO UPDATE SET purged_at = NULL,"
+        " purge_reason = NULL, unlink_pending = 0, stored_at = excluded.stored_at"
+        " WHERE evidence_files.purged_at IS NOT NULL",
+        [sha256, size, media_type, path, device_id, event_id, role, name, stamp],
     )

@@ -371,10 +371,52 @@ def _v3_outbox(db: Database) -> None:
     )
 
 
+# -- 4: retention of evidence, legal holds ----------------------------------------------------------
+
+_V4 = (
+    # A legal hold pins an order's evidence against the retention sweep. Rows are never deleted:
+    # a release fills released_*, so the table is the holds' history too.
+    """CREATE TABLE IF NOT EXISTS legal_holds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    work_order_id TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    placed_by TEXT NOT NULL,
+    placed_at TEXT NOT NULL,
+    released_by TEXT,
+    released_at TEXT,
+    release_reason TEXT
+)""",
+    # At most one active hold per order (placing a second one is refused, not stacked).
+    "CREATE UNIQUE INDEX IF NOT EXISTS legal_holds_active ON legal_holds (work_order_id) WHERE released_at IS NULL",
+    # Which orders a file belongs to, looked up by sha256 (the retention rule, evidence reads):
+    # without these each lookup reads all of event_files, order_events or work_orders.
+    "CREATE INDEX IF NOT EXISTS event_files_by_sha256 ON event_files (sha256)",
+    "CREATE INDEX IF NOT EXISTS order_events_by_message ON order_events (message_id)",
+    "CREATE INDEX IF NOT EXISTS work_orders_snapshot ON work_orders (snapshot_sha256)"
+    " WHERE snapshot_sha256 IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS work_orders_after_snapshot ON work_orders (after_snapshot_sha256)"
+    " WHERE after_snapshot_sha256 IS NOT NULL",
+    # Purged rows whose files may still be on disk (a crash between the commit and the unlink):
+    # the next sweep unlinks exactly these, however large the archive of purged rows grows.
+    "CREATE INDEX IF NOT EXISTS evidence_files_unlink_pending ON evidence_files (sha256) WHERE unlink_pending = 1",
+)
+
+
+def _v4_retention(db: Database) -> None:
+    # The row of a purged file stays: signed manifests and the audit trail still name its sha256.
+    _add_columns(
+        db,
+        "evidence_files",
+        [("purged_at", "TEXT"), ("purge_reason", "TEXT"), ("unlink_pending", "INTEGER NOT NULL DEFAULT 0")],
+    )
+    _run(db, _V4)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "first release: devices, events, evidence, work orders, outbox", _v1_first_release),
     (2, "case flow: statuses, deadlines, escalation, history, extensions, spots, cameras", _v2_case_flow),
     (3, "outbox per recipient with grouping", _v3_outbox),
+    (4, "evidence retention: legal holds, purged files", _v4_retention),
 )
 
 
