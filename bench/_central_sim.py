@@ -6,6 +6,7 @@ multiprocessing's spawn can import.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import http.server
@@ -13,6 +14,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -266,14 +268,48 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
         after_commit()
         emit_committed()
 
+    if os.environ.get("GW_BENCH_KIND_CPU"):
+        kinds = _time_kinds(handler)
     handler.handle_or_defer = timed_handle  # type: ignore[method-assign]
     handler.after_commit = timed_after_commit  # type: ignore[method-assign]
     cpu_at_ready = cpu_seconds()  # (not counting the imports and the start)
+    threads_at_ready = thread_cpu_seconds()
     if service.wait_ready(30):
         ready.set()
     stop.wait()
-    out.send((service.counters, cpu_seconds() - cpu_at_ready))
+    threads = {k: v - threads_at_ready.get(k, 0.0) for k, v in thread_cpu_seconds().items()}
+    out.send((service.counters, cpu_seconds() - cpu_at_ready, threads))
+    if os.environ.get("GW_BENCH_KIND_CPU"):
+        for kind, (cpu_s, wall_s, n) in sorted(kinds.items()):
+            print(
+                f"ingest thread, {kind:14} n={n:5}: CPU {cpu_s / n * 1e3:6.3f} ms, "
+                f"wall {wall_s / n * 1e3:6.3f} ms each",
+                file=sys.stderr,
+            )
     service.stop()
+
+
+def _time_kinds(handler: Any) -> dict[str, list[float]]:
+    """Wrap the handler so that it adds up, per message kind, the ingest thread's CPU and wall
+    seconds and the count (GW_BENCH_KIND_CPU=1: printed when the central stops)."""
+    spent: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0, 0])
+
+    def timed(name: str, func: Any, kind_of: Any) -> Any:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            c0, w0 = time.thread_time(), time.perf_counter()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                entry = spent[kind_of(args) if kind_of else name]
+                entry[0] += time.thread_time() - c0
+                entry[1] += time.perf_counter() - w0
+                entry[2] += 1
+
+        return run
+
+    handler._dispatch = timed("", handler._dispatch, lambda args: args[0].kind.value)
+    handler.end_of_batch = timed("end_of_batch", handler.end_of_batch, None)
+    return spent
 
 
 def _profile_threads(prefix: str) -> None:
@@ -305,6 +341,22 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) of each live thread of this process, by thread name
+    (numbered pool threads such as central-fsync_0 and central-fsync_1 summed as central-fsync)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    by_name: dict[str, float] = {}
+    for thread in threading.enumerate():
+        try:
+            with open(f"/proc/self/task/{thread.native_id}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not Linux, or the thread just ended
+        name = re.sub(r"_\d+$", "", thread.name)
+        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return by_name
+
+
 # -- the notification target -----------------------------------------------------------------------
 
 
@@ -321,7 +373,9 @@ def json_hook() -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    # One request at a time, as the central's notifier sends them: a thread per request (the
+    # threading server) cost this process, which also runs the edges, about 1 ms per message.
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -1,6 +1,6 @@
 """Central ingest through a real Mosquitto on loopback: throughput against the bare broker, and latency.
 
-    python3 -m bench.central_ingest [--rounds 3] [--bundles 30] [--edges 4] [--steady-s 30] [--rate 10]
+    python3 -m bench.central_ingest [--rounds 5] [--bundles 60] [--edges 4] [--steady-s 30] [--rate 10]
 
 Simulated edges publish evidence bundles the way the edge uplink does: a 2 MB clip and a 100 kB
 snapshot, each as init, 256 KiB segments and fin at QoS 1 with at most 8 messages awaiting the
@@ -20,6 +20,11 @@ One run measures, on this machine:
    edge's first publish of the bundle to the work order committed (durable, seen inside the
    central), to the edge's `event ok`, and to the notification handed to Apprise.
 
+It also prints where the CPU goes: per bundle, in the throughput rounds, the broker's, this
+process's (the edges, and the notification hook in ours) and the subscriber's or the central's;
+and the central's threads over the whole run. With GW_BENCH_KIND_CPU=1 the central also prints
+its ingest thread's CPU and wall time per message kind (init, segment, fin, event).
+
 MB are 10^6 bytes of bundle payload. The last line is `MBps X ratio R p99_ms Y`: X is ours
 (median of the rounds), R = ours / raw, Y the p99 latency to the notification handed to Apprise
 (the later of the two). Targets: R >= 0.5 and Y <= 1000.
@@ -32,6 +37,7 @@ import contextlib
 import json
 import math
 import multiprocessing as mp
+import os
 import queue
 import statistics
 import sys
@@ -61,7 +67,37 @@ class Figures:
     counters: dict[str, int] = field(default_factory=dict)
     raw_cpu_ms: list[float] = field(default_factory=list)  # the raw subscriber's CPU per bundle, per round
     central_cpu_ms: float = 0.0  # the central process's CPU per bundle, over the whole run
+    thread_cpu_ms: dict[str, float] = field(default_factory=dict)  # the same, by central thread
+    # CPU ms per bundle in the throughput rounds, by process: {"raw"|"ours": {"broker": ..., ...}}
+    phase_cpu_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     bundles: int = 0
+
+
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; 0.0 elsewhere)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class PhaseCpu:
+    """Adds up the CPU each named process spends between `start` and `stop`, phase by phase."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self.pids = pids
+        self.spent: dict[str, dict[str, float]] = {}
+        self._at: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._at = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+
+    def stop(self, phase: str) -> None:
+        into = self.spent.setdefault(phase, {})
+        for name, pid in self.pids.items():
+            into[name] = into.get(name, 0.0) + process_cpu_s(pid) - self._at[name]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -108,7 +144,7 @@ def wait_acks(
 
 def run(
     port: int, workdir: Path, keys: dict[str, wire.DeviceKey], edges: Sequence[SimEdge],
-    rounds: int, per_round: int, steady_s: float, rate: float,
+    rounds: int, per_round: int, steady_s: float, rate: float, broker_pid: int,
 ) -> Figures:  # fmt: skip
     """The central in its own process; rounds of raw then ours on fresh bundles; then the steady rate."""
     figures = Figures()
@@ -135,19 +171,25 @@ def run(
             if not ready.wait(60):
                 raise RuntimeError("the central did not connect and subscribe")
             devices = list(keys)
+            # The raw subscriber's CPU comes from the subscriber itself; the edges are this process.
+            cpu = PhaseCpu({"broker": broker_pid, "edges": os.getpid(), "central": proc.pid or 0})
             for r in range(rounds):
                 # Fresh content every round: the central would take a resent bundle as a duplicate.
                 bundles = [
                     make_bundle(keys[devices[i % len(devices)]], devices[i % len(devices)], f"r{r}z{i}")
                     for i in range(per_round)
                 ]
+                cpu.start()
                 raw_mbps, raw_cpu_ms = run_raw(port, edges, bundles)
+                cpu.stop("raw")
                 figures.raw_mbps.append(raw_mbps)
                 figures.raw_cpu_ms.append(raw_cpu_ms)
                 figures.bundles += len(bundles)
+                cpu.start()
                 t0 = time.monotonic()
                 publish_all(edges, bundles)
                 acked = wait_acks(edges, [b.event_id for b in bundles], 600)
+                cpu.stop("ours")
                 t1 = max(t for t, _ in acked.values())
                 figures.ours_mbps.append(sum(b.nbytes for b in bundles) / 1e6 / (t1 - t0))
                 print(
@@ -155,12 +197,18 @@ def run(
                     f"({figures.ours_mbps[-1] / figures.raw_mbps[-1]:.2f})",
                     flush=True,
                 )
+            per_round_bundles = max(1, rounds * per_round)
+            figures.phase_cpu_ms = {
+                phase: {name: sec * 1000 / per_round_bundles for name, sec in spent.items()}
+                for phase, spent in cpu.spent.items()
+            }
             figures.latencies, figures.steady_rate = steady(edges, keys, notified, steady_s, rate)
             figures.bundles += len(figures.latencies["notified"])
             stop.set()
             if recv.poll(60):
-                figures.counters, cpu_s = recv.recv()
+                figures.counters, cpu_s, thread_s = recv.recv()
                 figures.central_cpu_ms = cpu_s * 1000 / max(1, figures.bundles)
+                figures.thread_cpu_ms = {k: v * 1000 / max(1, figures.bundles) for k, v in thread_s.items()}
         finally:
             stop.set()
             proc.join(60)
@@ -234,8 +282,8 @@ def steady(
 
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python3 -m bench.central_ingest", description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=3, help="throughput rounds, raw then ours in each")
-    ap.add_argument("--bundles", type=int, default=30, help="bundles per throughput round")
+    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds, raw then ours in each")
+    ap.add_argument("--bundles", type=int, default=60, help="bundles per throughput round")
     ap.add_argument("--edges", type=int, default=4, help="simulated edge devices")
     ap.add_argument("--steady-s", type=float, default=30.0, help="seconds at the steady rate")
     ap.add_argument("--rate", type=float, default=10.0, help="bundles per second in the latency run")
@@ -257,7 +305,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         edges = [SimEdge(broker.port, d) for d in keys]
         for e in edges:
             stack.callback(e.close)
-        figures = run(broker.port, workdir, keys, edges, args.rounds, args.bundles, args.steady_s, args.rate)
+        assert broker.proc is not None
+        figures = run(
+            broker.port, workdir, keys, edges, args.rounds, args.bundles, args.steady_s, args.rate, broker.proc.pid
+        )
     raw, ours = statistics.median(figures.raw_mbps), statistics.median(figures.ours_mbps)
     ratio = statistics.median(o / r for o, r in zip(figures.ours_mbps, figures.raw_mbps, strict=True))
     lat = figures.latencies
@@ -276,6 +327,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"CPU per bundle: central {figures.central_cpu_ms:.0f} ms (whole run, all threads), "
         f"raw subscriber {statistics.median(figures.raw_cpu_ms):.0f} ms"
     )
+    raw_cpu, ours_cpu = figures.phase_cpu_ms.get("raw", {}), figures.phase_cpu_ms.get("ours", {})
+    print(
+        "CPU per bundle in the throughput rounds: raw: broker {:.1f}, edges {:.1f}, subscriber {:.1f}; "
+        "ours: broker {:.1f}, edges and notification hook {:.1f}, central {:.1f} (ms)".format(
+            raw_cpu.get("broker", 0.0), raw_cpu.get("edges", 0.0), statistics.median(figures.raw_cpu_ms),
+            ours_cpu.get("broker", 0.0), ours_cpu.get("edges", 0.0), ours_cpu.get("central", 0.0),
+        )
+    )
+    busiest = sorted(figures.thread_cpu_ms.items(), key=lambda kv: -kv[1])
+    print("  central threads: " + ", ".join(f"{name} {ms:.1f}" for name, ms in busiest if ms >= 0.05))
     c = figures.counters
     print(
         f"central counters: events_filed {c.get('events_filed', 0)}, work_orders_opened "
