@@ -131,6 +131,7 @@ def doors(seed: ConsoleSeed, tmp_path: Path) -> Iterator[tuple[Door, Door]]:
 
 
 STEPS: list[tuple[str, str, dict[str, Any]]] = [
+    ("acknowledge", "on it", {}),
     ("dispatch", "nearest crew", {"assignee": "crew-3"}),
     ("dispatch", "crew 3 is busy", {"assignee": "wang"}),
     ("extend", "needs a truck", {"hours": 3}),
@@ -157,6 +158,7 @@ def test_an_api_action_leaves_exactly_what_the_same_console_action_leaves(
     assert (order["status"], order["assignee"], order["extension_s"]) == ("resolved", "wang", 3 * 3600.0)
     assert [e["status"] for e in trace["extensions"]] == ["approved"]
     assert [(a["action"], a["reason"]) for a in trace["audit"] if a["actor"] == CONSOLE_ACTOR] == [
+        ("order.acknowledge", "on it"),
         ("order.dispatch", "nearest crew"),
         ("order.dispatch", "crew 3 is busy"),
         ("order.extension_request", "needs a truck"),

@@ -141,7 +141,7 @@ def test_a_hotline_files_a_report_with_a_photo_into_the_case_flow(o311: Open311)
     ).json()
     assert order["state"] == "reported" and order["source"] == "report"
     assert [e["sha256"] for e in order["evidence"]] == [sha]
-    assert order["allowed_actions"] == ["register", "reject", "extend"]
+    assert order["allowed_actions"] == ["register", "reject", "extend", "acknowledge"]
 
 
 def test_a_report_is_filed_at_the_camera_that_covers_its_spot(seed: Seed, tmp_path: Path) -> None:

@@ -116,7 +116,7 @@ def test_an_order_lists_its_evidence_and_the_actions_allowed_now(api: Api) -> No
     files = {e["sha256"]: e for e in order["evidence"]}
     assert set(files) == {a.snapshot_sha256, a.clip_sha256}
     assert files[a.clip_sha256]["media_type"] == "video/mp4" and not files[a.clip_sha256]["missing"]
-    assert order["allowed_actions"] == ["dispatch", "resolve", "verify", "reject", "extend"]
+    assert order["allowed_actions"] == ["dispatch", "resolve", "verify", "reject", "extend", "acknowledge"]
     assert api.get("auditor", f"/api/v1/orders/{a.id}").json()["allowed_actions"] == []
 
 

@@ -29,7 +29,8 @@ class ActionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     action: str = Field(
-        description="a case-flow action: register, dispatch, start, resolve, verify, close, reject, reopen, extend"
+        description="a case-flow action: register, dispatch, start, resolve, verify, close, reject, reopen, extend,"
+        " acknowledge"
     )
     reason: str = Field(default="", max_length=2000, description="why (required to reject, reopen or extend)")
     assignee: str | None = Field(default=None, max_length=200, description="for dispatch: who is sent")

@@ -28,6 +28,7 @@ from central.api.order_views import (
     order_evidence,
 )
 from central.audit.hook import AuditHook
+from central.caseflow.acknowledge import ACKNOWLEDGEABLE, acknowledge
 from central.caseflow.flow import CaseFlow
 from central.caseflow.flow import OrderNotFound as CaseFlowOrderNotFound
 from central.caseflow.hooks import order_subject
@@ -63,9 +64,14 @@ ORDER_STATES: tuple[str, ...] = tuple(s.value for s in Status)
 CLOSED_STATES: frozenset[str] = frozenset({Status.CLOSED.value, Status.REJECTED.value})
 # More working time on a running deadline, asked and approved at once (CaseFlow.extend), as at the console.
 EXTEND = "extend"
-# What a person may do through the API: the case flow's moves, and extend; 'report' is
-# POST /open311/v2/requests.json.
-ACTIONS: tuple[str, ...] = ("register", "dispatch", "start", "resolve", "verify", "close", "reject", "reopen", EXTEND)
+# "Seen, on it": registers a reported order, or records who took one being worked in hand
+# (central.caseflow.acknowledge), as at the console.
+ACKNOWLEDGE = "acknowledge"
+# What a person may do through the API: the case flow's moves, extend and acknowledge; 'report'
+# is POST /open311/v2/requests.json.
+ACTIONS: tuple[str, ...] = (
+    "register", "dispatch", "start", "resolve", "verify", "close", "reject", "reopen", EXTEND, ACKNOWLEDGE,
+)  # fmt: skip
 
 _STATEMENTS = (
     """CREATE TABLE IF NOT EXISTS open311_reports (
@@ -139,9 +145,14 @@ class StoredPhoto:
 
 
 def allowed_actions(order: OrderView) -> list[str]:
-    """The API's actions allowed now: the case flow's moves, then extend while the deadline runs."""
+    """The API's actions allowed now: the case flow's moves, then extend while the deadline runs,
+    then acknowledge while there is something to acknowledge."""
     moves: list[str] = [a.value for a in caseflow_allowed_actions(order.state) if a.value in ACTIONS]
-    return [*moves, EXTEND] if Status(order.state) in CLOCK_RUNNING else moves
+    if Status(order.state) in CLOCK_RUNNING:
+        moves.append(EXTEND)
+    if Status(order.state) in ACKNOWLEDGEABLE:
+        moves.append(ACKNOWLEDGE)
+    return moves
 
 
 # -- changes ----------------------------------------------------------------------------------------
@@ -159,8 +170,8 @@ def act_on_order(
     audit: AuditHook,
     hours: float | None = None,
 ) -> OrderView:
-    """One case-flow action (CaseFlow.act; extend: CaseFlow.extend, `hours` more working time);
-    ActionRefused if the case flow does not allow it now."""
+    """One case-flow action (CaseFlow.act; extend: CaseFlow.extend, `hours` more working time;
+    acknowledge: central.caseflow.acknowledge); ActionRefused if the case flow does not allow it now."""
     if action not in ACTIONS:
         raise ActionRefused(f"unknown action {action[:40]!r}: use one of {', '.join(ACTIONS)}")
     try:
@@ -168,6 +179,8 @@ def act_on_order(
             if hours is None:
                 raise ActionRefused("extend needs hours: the working hours to add")
             flow.extend(db, order_id, hours=hours, actor=actor, reason=reason, audit=audit)
+        elif action == ACKNOWLEDGE:
+            acknowledge(flow, db, order_id, actor=actor, reason=reason, audit=audit)
         else:
             flow.act(db, order_id, action, actor=actor, reason=reason, assignee=assignee, audit=audit)
     except CaseFlowOrderNotFound:

@@ -2,7 +2,7 @@
 
 Each action is one transaction with its audit rows (actor and reason) and the notices it causes:
 - acknowledge: a reported order is registered (立案); an order being worked is acknowledged
-  (an audit row and a history row, no status change);
+  (an audit row and a history row, no status change; central.caseflow.acknowledge, as the API);
 - dispatch: sent to an assignee, or reassigned (dispatch again);
 - extend: more working hours on a running deadline (asked and approved by the same person);
 - resolve: done, with a note and optionally a photo (kept in the evidence store);
@@ -17,20 +17,18 @@ from dataclasses import dataclass
 from sqlite_utils import Database
 
 from central.audit.chain import AuditTrail
-from central.caseflow.flow import MAX_EXTENSION_HOURS, CaseFlow, OrderNotFound
+from central.caseflow.acknowledge import ACKNOWLEDGEABLE, acknowledge
+from central.caseflow.flow import MAX_EXTENSION_HOURS, CaseFlow
 from central.caseflow.hooks import order_subject
 from central.caseflow.states import CLOCK_RUNNING, TRANSITIONS, Action, Status, TransitionError
 from central.evidence_store import ContentStore
 from central.store.evidence import record_evidence_file
-from central.store.order_changes import record_history
 from central.store.transactions import immediate
-from central.store.work_orders import work_order
 from central.timefmt import utc_iso
 
 __all__ = ["ACTIONS", "MAX_EXTENSION_HOURS", "Photo", "available_actions", "perform"]
 
 ACTIONS = ("acknowledge", "dispatch", "extend", "resolve", "reject")
-_WORKING = frozenset({Status.REGISTERED, Status.DISPATCHED, Status.IN_PROGRESS, Status.REOPENED})
 _EXT = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp"}
 
 
@@ -49,40 +47,13 @@ def available_actions(status: str) -> list[str]:
     except ValueError:
         return []
     offered = {
-        "acknowledge": s is Status.REPORTED or s in _WORKING,
+        "acknowledge": s in ACKNOWLEDGEABLE,
         "dispatch": (s, Action.DISPATCH) in TRANSITIONS,
         "extend": s in CLOCK_RUNNING,
         "resolve": (s, Action.RESOLVE) in TRANSITIONS,
         "reject": (s, Action.REJECT) in TRANSITIONS,
     }
     return [a for a in ACTIONS if offered[a]]
-
-
-def _acknowledge(flow: CaseFlow, db: Database, order_id: str, actor: str, reason: str, audit: AuditTrail) -> None:
-    now = flow.clock()
-    with immediate(db):
-        order = work_order(db, order_id)
-        if order is None:
-            raise OrderNotFound(f"no work order {order_id!r}")
-        status = str(order["status"])
-        if status == Status.REPORTED:
-            flow.act(db, order_id, Action.REGISTER, actor=actor, reason=reason, audit=audit)
-            return
-        if status not in _WORKING:
-            raise TransitionError(f"an order in status {status!r} has nothing to acknowledge")
-        facts = {"status": status}
-        record_history(
-            db,
-            order_id,
-            at=now,
-            actor=actor,
-            action="acknowledge",
-            from_status=status,
-            to_status=status,
-            reason=reason,
-            detail=facts,
-        )
-        audit(actor, "order.acknowledge", order_subject(order_id), reason, facts)
 
 
 def _resolve(
@@ -145,7 +116,7 @@ def perform(
 ) -> None:
     """Do one console action (inputs already checked: a reason, an assignee, hours in range)."""
     if action == "acknowledge":
-        _acknowledge(flow, db, order_id, actor, reason, audit)
+        acknowledge(flow, db, order_id, actor=actor, reason=reason, audit=audit)
     elif action == "dispatch":
         flow.act(db, order_id, Action.DISPATCH, actor=actor, reason=reason, assignee=assignee, audit=audit)
     elif action == "extend":
