@@ -19,6 +19,7 @@ from starlette.background import BackgroundTask
 
 from central.api.evidence import SERVED_MEDIA_TYPES
 from central.auth.roles import Permission
+from central.caseflow.hooks import order_subject
 from central.console.preview import PreviewError
 from central.console.queries import file_sites
 from central.console.routes_order import visible_order
@@ -141,7 +142,7 @@ def video(request: Request, sha256: str, viewer: ViewerDep) -> FileResponse:
 @router.get("/orders/{order_id}/export.zip")
 def export(request: Request, order_id: str, viewer: ViewerDep) -> FileResponse:
     """The order's evidence bundle (auditors and admins). `garbagewatch verify` checks it offline."""
-    viewer.require(Permission.AUDIT_EXPORT, f"order:{order_id}")
+    viewer.require(Permission.AUDIT_EXPORT, order_subject(order_id))
     visible_order(viewer, order_id)
     console = viewer.console
     folder = console.ctx.config.data_dir / "exports"

@@ -17,6 +17,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from central.auth.roles import Permission
+from central.caseflow.hooks import order_subject
 from central.console.routes_order import HOLD_DONE, order_page, visible_order
 from central.console.web import PageError, Viewer, posted_form, posting_viewer
 from central.retention.holds import MAX_REASON_CHARS, HoldError, NoSuchOrder, place_hold, release_hold
@@ -33,7 +34,7 @@ FormDep = Annotated[FormData, Depends(posted_form)]
 
 def _change(request: Request, viewer: Viewer, order_id: str, form: FormData, *, release: bool) -> Response:
     done = HOLD_DONE[1] if release else HOLD_DONE[0]
-    viewer.require(Permission.EVIDENCE_HOLD, f"order:{order_id}")
+    viewer.require(Permission.EVIDENCE_HOLD, order_subject(order_id))
     visible_order(viewer, order_id)
     counters = viewer.console.ctx.counters
     value = form.get("reason")

@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from central.api.uploads import sniff_image
 from central.auth.roles import Permission
 from central.caseflow.flow import OrderNotFound
+from central.caseflow.hooks import order_subject
 from central.caseflow.states import CLOCK_RUNNING, TransitionError
 from central.console.actions import ACTIONS, MAX_EXTENSION_HOURS, Photo, available_actions, perform
 from central.console.i18n import size_text
@@ -57,7 +58,7 @@ def _combined(chain: ChainStatus, rows: ChainStatus) -> ChainStatus:
 def order_page(
     request: Request, viewer: Viewer, order_id: str, *, status: int = 200, error: str = "", flash: str = ""
 ) -> HTMLResponse:
-    viewer.require(Permission.ORDERS_READ, f"order:{order_id}")
+    viewer.require(Permission.ORDERS_READ, order_subject(order_id))
     order = visible_order(viewer, order_id)
     console, db = viewer.console, viewer.db
     registry = DeviceRegistry(db)
@@ -154,7 +155,7 @@ def act(
 ) -> Response:
     if action not in ACTIONS:
         raise PageError(404, viewer.t("err.not_found"))
-    viewer.require(Permission.ORDERS_ACT, f"order:{order_id}")
+    viewer.require(Permission.ORDERS_ACT, order_subject(order_id))
     visible_order(viewer, order_id)
     t = viewer.t
 
