@@ -50,6 +50,16 @@ class Sweeper:
             self.counters.inc("cameras_reported_offline", result.cameras)
         if result.notices and self._on_notification is not None:
             self._on_notification()
+        if result.steps or result.cameras:
+            # How long the sweep held SQLite's write lock at most: ingest and the console wait that long.
+            log.info(
+                "sweep: %d escalation step(s), %d camera(s) reported offline, in %d transaction(s),"
+                " the longest holding the write lock %.0f ms",
+                result.steps,
+                result.cameras,
+                result.transactions,
+                result.longest_hold_s * 1000,
+            )
         return result
 
     def wake(self) -> None:
