@@ -10,7 +10,7 @@ __all__ = ["main"]
 USAGE = """usage: garbagewatch {edge,central,model,demo,verify} ...
 
   edge      the edge daemon: keygen, check-config, run
-  central   the central service: run, orders
+  central   the central service: run, serve, orders, devices, users, tokens, legal holds, retention sweep
   model     the detector: train, export, eval
   demo      the whole chain on this machine (broker, RTSP camera, edge, central)
   verify    check an exported evidence bundle offline against a device key fingerprint

@@ -9,7 +9,12 @@ checked against the central's key, and that key only counts as trusted when --ce
 gives its fingerprint too. The audit rows run without a gap from the order's first row to the
 head the checkpoint signs, each naming its predecessor's hash, so no row of the order can be
 edited, removed or added without a failure. Photos people uploaded carry no device signature:
-they are checked against their sha256 only, and said so. Every failure is printed as one line
+they are checked against their sha256 only, and said so. A file a signed manifest lists may be
+absent only when it was deleted under the central's retention policy and the signed audit chain
+says so: an `evidence.purge` row for exactly its sha256 among the rows the checkpoint vouches
+for, the checkpoint's key pinned by --central-key; it is printed as purged, with the date.
+bundle.json's own word (purged, or dropped by the edge before delivery) is unsigned and excuses
+nothing. Every failure is printed as one line
 saying exactly what is wrong.
 """
 
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import sys
 import zipfile
@@ -26,10 +30,14 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import wire
+from garbagewatch.verify_audit import check_audit
 from wire.bundle import FORMAT, SUMS, media_path
 
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
 MAX_MEMBERS = 10_000
+# The audit action the central's retention sweep writes for each deleted file, subject
+# `evidence:<sha256>` (central.retention.purged.PURGE_ACTION; the bundle carries its rows as they are).
+PURGE_ACTION = "evidence.purge"
 
 __all__ = ["Verdict", "main", "verify_bundle"]
 
@@ -38,9 +46,13 @@ __all__ = ["Verdict", "main", "verify_bundle"]
 class Verdict:
     ok_lines: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
+    purged: list[str] = field(default_factory=list)  # signed files absent because retention deleted them
 
     def ok(self, text: str) -> None:
         self.ok_lines.append(text)
+
+    def gone(self, text: str) -> None:
+        self.purged.append(text)
 
     def fail(self, text: str) -> None:
         self.failures.append(text)
@@ -48,6 +60,21 @@ class Verdict:
     @property
     def passed(self) -> bool:
         return not self.failures
+
+
+@dataclass(frozen=True)
+class _Absent:
+    """A file a signed manifest lists that the bundle lacks: excused only by a signed purge row."""
+
+    path: str
+    sha256: str
+    role: str
+
+
+def _printable(value: object, limit: int = 200) -> str:
+    """Unsigned (or merely stored) text from the bundle, safe to print on one terminal line."""
+    text = " ".join(str(value).split())[:limit]
+    return "".join(c if c.isprintable() else "?" for c in text)
 
 
 def _read_members(path: Path, verdict: Verdict) -> dict[str, bytes] | None:
@@ -112,28 +139,32 @@ def _signed_files(manifest: dict[str, Any], base: str, verdict: Verdict) -> list
     return out
 
 
-def _check_events(members: dict[str, bytes], index: dict[str, Any], fingerprint: str, verdict: Verdict) -> set[str]:
-    """Check the device key and every signed event; return the media paths the signed manifests cover."""
+def _check_events(
+    members: dict[str, bytes], index: dict[str, Any], fingerprint: str, verdict: Verdict
+) -> tuple[set[str], list[_Absent]]:
+    """Check the device key and every signed event; return the media paths the signed manifests
+    cover, and the files they list that the bundle lacks (judged once the audit rows are read)."""
     covered: set[str] = set()
+    absent: list[_Absent] = []
     events = index.get("events") or []
     if not events:
         verdict.fail("bundle.json lists no event: nothing in this bundle is signed by a device")
-        return covered
+        return covered, absent
     pem = members.get("device/public_key.pem")
     if pem is None:
         verdict.fail("device/public_key.pem is missing")
-        return covered
+        return covered, absent
     try:
         key = wire.public_key_from_pem(pem)
     except wire.WireError as exc:
         verdict.fail(f"device/public_key.pem: {exc}")
-        return covered
+        return covered, absent
     if wire.fingerprint(key) != fingerprint:
         verdict.fail(
             f"device key fingerprint is {wire.fingerprint(key)}, not the {fingerprint} you gave: "
             "this bundle was not signed by that device"
         )
-        return covered
+        return covered, absent
     verdict.ok(f"device key matches {fingerprint}")
     for event in events:
         mid = str(event.get("message_id", "")) if isinstance(event, dict) else ""
@@ -161,12 +192,13 @@ def _check_events(members: dict[str, bytes], index: dict[str, Any], fingerprint:
             covered.add(path)
             data = members.get(path)
             if data is None:
-                verdict.fail(f"{path}: the signed manifest lists this {role} but the bundle lacks it")
+                if path not in {a.path for a in absent}:  # two events may list the same file
+                    absent.append(_Absent(path, sha, role))
             elif hashlib.sha256(data).hexdigest() != sha or len(data) != size:
                 verdict.fail(f"{path}: content differs from the signed manifest's sha256/size (the {role} was changed)")
             else:
                 verdict.ok(f"{path}: {role} matches the signed manifest")
-    return covered
+    return covered, absent
 
 
 def _check_uploads(members: dict[str, bytes], index: dict[str, Any], covered: set[str], verdict: Verdict) -> None:
@@ -188,101 +220,52 @@ def _check_uploads(members: dict[str, bytes], index: dict[str, Any], covered: se
             )
 
 
-def _audit_rows(members: dict[str, bytes], verdict: Verdict) -> list[dict[str, Any]] | None:
-    rows_raw = members.get("audit/rows.jsonl")
-    if rows_raw is None:
-        verdict.fail("audit/rows.jsonl is missing")
-        return None
-    rows: list[dict[str, Any]] = []
-    bad = 0
-    for n, line in enumerate(rows_raw.decode("utf-8", "replace").splitlines(), 1):
-        try:
-            row = json.loads(line)
-            if not isinstance(row, dict):
-                raise ValueError("not an object")
-            body = {k: v for k, v in row.items() if k != "sha256"}
-            recomputed = hashlib.sha256(wire.canonical_json(body)).hexdigest()
-        except (ValueError, wire.WireError):
-            verdict.fail(f"audit/rows.jsonl line {n}: not a JSON object")
-            bad += 1
+def _check_absent(
+    absent: list[_Absent], index: dict[str, Any], chain: list[dict[str, Any]], pinned: bool, verdict: Verdict
+) -> None:
+    """Each signed file the bundle lacks: purged (the signed chain holds its `evidence.purge` row,
+    and the chain's key is pinned by --central-key) or a failure, which repeats what the bundle
+    claims so the reader sees it is only a claim.
+
+    Why the pin: a key taken from the bundle is not trusted (see the module's docstring), and a
+    forger holding a key of their own could sign a chain with a purge row for a clip they removed.
+    """
+    purges: dict[str, dict[str, Any]] = {}
+    for row in chain:  # in seq order: a file purged, stored again and purged again keeps its last purge
+        subject = row.get("subject")
+        if row.get("action") == PURGE_ACTION and isinstance(subject, str) and subject.startswith("evidence:"):
+            purges[subject.removeprefix("evidence:")] = row
+    listed = index.get("missing")
+    claims = {
+        str(m["sha256"]): m
+        for m in (listed if isinstance(listed, list) else [])
+        if isinstance(m, dict) and "sha256" in m
+    }
+    for f in absent:
+        purge = purges.get(f.sha256)
+        text = f"{f.path}: the signed manifest lists this {f.role} but the bundle lacks it"
+        if purge is not None:
+            day, why = _printable(purge.get("at"))[:10], _printable(purge.get("reason"))
+            if pinned:
+                verdict.gone(
+                    f"{f.path}: {f.role} purged on {day} (retention), as audit row seq {purge.get('seq')}"
+                    f" of the signed chain records: {why}"
+                )
+            else:
+                verdict.fail(
+                    f"{text}; the audit chain says it was purged on {day} (retention), but its key came with"
+                    " the bundle: give --central-key to trust it"
+                )
             continue
-        if row.get("sha256") != recomputed:
-            verdict.fail(f"audit/rows.jsonl line {n} (seq {row.get('seq')}): its hash does not match its content")
-            bad += 1
-        rows.append(row)
-    if rows and not bad:
-        verdict.ok(f"audit rows: {len(rows)} rows each hash to their recorded sha256")
-    for before, row in itertools.pairwise(rows):
-        if not isinstance(row.get("seq"), int) or not isinstance(before.get("seq"), int):
-            verdict.fail(f"audit/rows.jsonl: a row without an integer seq after seq {before.get('seq')}")
-        elif row["seq"] != before["seq"] + 1:
-            verdict.fail(
-                f"audit/rows.jsonl: seq {before['seq']} is followed by seq {row['seq']}: rows between them were removed"
+        claim = claims.get(f.sha256) or {}
+        if claim.get("purged_at"):
+            text += (
+                f"; bundle.json says it was purged {_printable(claim['purged_at'])}, but no {PURGE_ACTION}"
+                " row for it is in the signed audit chain"
             )
-        elif row.get("prev_sha256") != before.get("sha256"):
-            verdict.fail(
-                f"audit/rows.jsonl: seq {row['seq']} does not link to seq {before['seq']} "
-                "(its prev_sha256 differs): a row was replaced"
-            )
-    return rows
-
-
-def _checkpoint(members: dict[str, bytes], central_key: str | None, verdict: Verdict) -> dict[str, Any] | None:
-    """The signed checkpoint body (the central's own format: {"checkpoint": {...}, "signature": ...})."""
-    cp_raw, pem = members.get("audit/checkpoint.json"), members.get("audit/central_public_key.pem")
-    if cp_raw is None or pem is None:
-        verdict.fail("audit checkpoint or the central's public key is missing")
-        return None
-    try:
-        doc = json.loads(cp_raw)
-        body, signature = doc["checkpoint"], doc["signature"]
-        if set(body) != {"seq", "count", "head_sha256", "at", "key_id"} or not isinstance(signature, str):
-            raise ValueError("fields are not checkpoint {seq, count, head_sha256, at, key_id} and signature")
-        key = wire.public_key_from_pem(pem)
-        good = wire.verify_manifest(key, body, signature)
-    except (ValueError, KeyError, TypeError, wire.WireError) as exc:
-        verdict.fail(f"audit/checkpoint.json: unreadable: {exc}")
-        return None
-    if not good:
-        verdict.fail("audit/checkpoint.json: the central's signature does not verify")
-        return None
-    if body["key_id"] != wire.fingerprint(key):
-        verdict.fail(
-            f"audit/checkpoint.json: names key {body['key_id']} but the bundle's central key is {wire.fingerprint(key)}"
-        )
-        return None
-    if central_key and wire.fingerprint(key) != central_key:
-        verdict.fail(f"audit checkpoint signed by {wire.fingerprint(key)}, not the central key {central_key}")
-        return None
-    trust = "matches --central-key" if central_key else "key taken from the bundle (give --central-key to pin it)"
-    verdict.ok(f"audit checkpoint #{body['seq']} of {body['at']} signed by the central ({trust})")
-    return dict(body)
-
-
-def _check_audit(members: dict[str, bytes], index: dict[str, Any], central_key: str | None, verdict: Verdict) -> None:
-    rows = _audit_rows(members, verdict)
-    checkpoint = _checkpoint(members, central_key, verdict)
-    if not rows or checkpoint is None:
-        if rows == []:
-            verdict.fail("audit/rows.jsonl holds no row")
-        return
-    last = rows[-1]
-    if last.get("seq") != checkpoint["count"]:
-        verdict.fail(
-            f"audit rows end at seq {last.get('seq')} but the checkpoint signs the chain up to seq "
-            f"{checkpoint['count']}: rows are missing or were added"
-        )
-    elif last.get("sha256") != checkpoint["head_sha256"]:
-        verdict.fail(f"audit row seq {last.get('seq')} is not the head the checkpoint signed: the rows were rewritten")
-    else:
-        verdict.ok(f"audit rows {rows[0].get('seq')}..{last.get('seq')} link up to the signed head")
-    wanted = (index.get("audit") or {}).get("order_rows") or []
-    have = {r.get("seq") for r in rows}
-    lacking = [s for s in wanted if s not in have]
-    if lacking:
-        verdict.fail(f"bundle.json names the order's audit rows {lacking[:10]} but audit/rows.jsonl lacks them")
-    elif wanted:
-        verdict.ok(f"the order's {len(wanted)} audit rows are in the signed chain")
+        elif claim.get("reason"):
+            text += f"; bundle.json says: {_printable(claim['reason'])} (unsigned: nothing signed confirms it)"
+        verdict.fail(text)
 
 
 def verify_bundle(path: Path, device_key: str, central_key: str | None = None) -> Verdict:
@@ -301,9 +284,10 @@ def verify_bundle(path: Path, device_key: str, central_key: str | None = None) -
     if index.get("format") != FORMAT:
         verdict.fail(f"bundle.json: format {index.get('format')!r} is not {FORMAT}")
         return verdict
-    covered = _check_events(members, index, device_key, verdict)
+    covered, absent = _check_events(members, index, device_key, verdict)
     _check_uploads(members, index, covered, verdict)
-    _check_audit(members, index, central_key, verdict)
+    chain = check_audit(members, index, central_key, verdict)
+    _check_absent(absent, index, chain, central_key is not None, verdict)
     return verdict
 
 
@@ -318,9 +302,16 @@ def main(argv: list[str] | None = None) -> int:
     verdict = verify_bundle(args.bundle, args.device_key, args.central_key)
     for line in verdict.ok_lines:
         print(f"ok    {line}")
+    for line in verdict.purged:
+        print(f"gone  {line}")
     for line in verdict.failures:
         print(f"FAIL  {line}")
-    print("VERIFIED" if verdict.passed else f"NOT VERIFIED: {len(verdict.failures)} problem(s)")
+    if not verdict.passed:
+        print(f"NOT VERIFIED: {len(verdict.failures)} problem(s)")
+    elif verdict.purged:
+        print(f"VERIFIED ({len(verdict.purged)} file(s) purged under the retention policy, as the audit chain records)")
+    else:
+        print("VERIFIED")
     return 0 if verdict.passed else 1
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
 import wire
 from central.config import CentralConfig, ConfigError, DeviceConfig, load_config
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "configs" / "central.example.yaml"
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -104,3 +109,52 @@ def test_unreadable_and_non_mapping_files(tmp_path: Path) -> None:
         load_config(write(tmp_path, "a: [1,\n"))
     with pytest.raises(ConfigError, match="mapping"):
         load_config(write(tmp_path, "- 1\n"))
+
+
+# -- the shipped example ---------------------------------------------------------------------------
+
+
+def test_the_example_config_loads_as_a_sub_district_would_run_it() -> None:
+    cfg = load_config(EXAMPLE)
+    assert cfg.data_dir == Path("/var/lib/garbagewatch-central")  # the systemd unit's StateDirectory
+    assert (cfg.broker.port, cfg.broker.shared_group) == (8883, None)
+    assert cfg.broker.tls is not None and cfg.broker.tls.cert == Path("/etc/garbagewatch/tls/central.crt")
+    (city,) = cfg.cities
+    assert (city.timezone, city.event_code, city.limits_hours) == ("Asia/Shanghai", "0102", {"0102": 4.0})
+    assert city.spans() == [(8 * 60 + 30, 12 * 60), (13 * 60 + 30, 17 * 60 + 30)]
+    assert cfg.city_of("xinhua-rd-north") is city
+    site, box = cfg.site("xinhua-rd-north"), cfg.device("box-017")
+    assert site is not None and site.roles["responsible"] == ["zhang-wei"] and site.cameras["gate-east"].address
+    assert box is not None and box.site == site.id
+    assert cfg.notify.route("opened") == ["responsible", "dispatcher"]
+    assert cfg.retention.evidence_days == 365
+    # Placeholders only: no URL of the example can reach anyone.
+    assert all("REPLACE" in url for url in cfg.notify.all_urls())
+
+
+def _absent_keys(models: list[BaseModel], raws: list[dict[str, Any]], prefix: str) -> list[str]:
+    """Keys of these models (one section, or the items of a list) that no raw mapping spells out."""
+    absent = []
+    for name in type(models[0]).model_fields:
+        given = [(getattr(m, name), raw[name]) for m, raw in zip(models, raws, strict=True) if name in raw]
+        if not given:
+            absent.append(f"{prefix}{name}")
+            continue
+        inner: list[tuple[BaseModel, dict[str, Any]]] = []
+        for value, raw in given:
+            if isinstance(value, BaseModel) and isinstance(raw, dict):
+                inner.append((value, raw))
+            elif isinstance(value, list) and isinstance(raw, list):
+                inner += [(v, r) for v, r in zip(value, raw, strict=True) if isinstance(v, BaseModel)]
+            elif isinstance(value, dict) and isinstance(raw, dict):
+                inner += [
+                    (v, raw[k]) for k, v in value.items() if isinstance(v, BaseModel) and isinstance(raw[k], dict)
+                ]
+        if inner:
+            absent += _absent_keys([m for m, _ in inner], [r for _, r in inner], f"{prefix}{name}.")
+    return absent
+
+
+def test_the_example_spells_out_every_key_of_every_section() -> None:
+    """A key added to central.config must be added to the example too (with its comment)."""
+    assert _absent_keys([load_config(EXAMPLE)], [yaml.safe_load(EXAMPLE.read_text(encoding="utf-8"))], "") == []
