@@ -23,7 +23,7 @@ import wire
 from bench._central_sim import make_bundle
 from central import BrokerConfig, CentralConfig, DeviceConfig, NotifyConfig
 from central.counters import Counters
-from central.ingest.consumer import commits_not_waiting, fsync_wal, wal_path
+from central.ingest.durability import commits_not_waiting, fsync_wal, wal_path
 from central.ingest.handler import IngestHandler
 from central.store.database import open_database
 from central.store.devices import sync_devices

@@ -29,9 +29,8 @@ import contextlib
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import ValidationError
 from sqlite_utils import Database
@@ -40,12 +39,14 @@ from central.evidence_store import ContentStore, sha256_of_file
 from central.ingest.partial_files import OpenPartials, PendingStore, TransferProgress, start_fsync
 from central.ingest.ranges import Ranges, covers, gaps
 from central.ingest.refusal import AckRef, Refusal
+from central.ingest.transfers import FileResult, describe_gaps, new_transfer_row
 from central.store.evidence import evidence_file, record_evidence_file
 from central.timefmt import Clock, utc_iso
 from wire.messages import MAX_SEGMENT_BYTES, FileInit
 from wire.topics import Topic
 
-__all__ = ["CHECKPOINT_BYTES", "FileAssembler", "FileResult", "describe_gaps", "new_transfer_row"]
+# FileResult: re-exported, it is what FileAssembler answers (tests import it from here).
+__all__ = ["CHECKPOINT_BYTES", "FileAssembler", "FileResult"]
 
 CHECKPOINT_BYTES = 8 * 1024 * 1024
 # Transfers kept in memory at most; beyond, checkpointed ones are forgotten (their rows are in
@@ -53,41 +54,6 @@ CHECKPOINT_BYTES = 8 * 1024 * 1024
 _MAX_REMEMBERED = 4096
 
 log = logging.getLogger("central.ingest")
-
-
-@dataclass(frozen=True)
-class FileResult:
-    """What to tell the edge about one file: stored ('ok') or still needed ('missing')."""
-
-    sha256: str
-    status: Literal["ok", "missing"]
-    reason: str = ""
-    duplicate: bool = False
-
-
-def new_transfer_row(topic: Topic, init: FileInit, now: float) -> dict[str, Any]:
-    """The `transfers` row an init starts."""
-    return {
-        "device_id": topic.device,
-        "sha256": init.sha256,
-        "site": topic.site,
-        "camera": topic.camera,
-        "event_id": init.event_id,
-        "role": init.role,
-        "name": init.name,
-        "media_type": init.media_type,
-        "size": init.size,
-        "ranges": "[]",
-        "fin_seen": 0,
-        "started_at": utc_iso(now),
-        "updated_at": utc_iso(now),
-    }
-
-
-def describe_gaps(missing: Ranges, limit: int = 3) -> str:
-    parts = [f"{s}-{e}" for s, e in missing[:limit]]
-    more = f" and {len(missing) - limit} more" if len(missing) > limit else ""
-    return "bytes " + ", ".join(parts) + more + " not received"
 
 
 class FileAssembler:

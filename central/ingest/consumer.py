@@ -11,11 +11,12 @@ and decoding packets need not wait with it.
 Group commit: the ingest thread handles whatever is queued (up to MAX_BATCH messages) as one
 batch. Each message still commits on its own (so SQLite's write lock is held only briefly and
 the notifier and the console are not starved), but without waiting for the disk
-(synchronous=NORMAL); one fsync of the WAL at the end of the batch makes all of its commits
-durable, then the new evidence names are flushed, and only then do the batch's acks and PUBACKs
-go out. A burst costs one WAL fsync instead of one per message; a lone message is a batch of
-one, so nothing waits for company. Those disk waits and the acks run on a durability thread,
-batch after batch in order, while the ingest thread already handles the next batch.
+(synchronous=NORMAL); one fsync of the WAL at the end of the batch (central.ingest.durability)
+makes all of its commits durable, then the new evidence names are flushed, and only then do the
+batch's acks and PUBACKs go out. A burst costs one WAL fsync instead of one per message; a lone
+message is a batch of one, so nothing waits for company. Those disk waits and the acks run on a
+durability thread, batch after batch in order, while the ingest thread already handles the next
+batch.
 
 Several instances (`broker.shared_group`): the filters are subscribed as `$share/<group>/...`,
 so the broker gives each message to one instance. A message that needs what another instance
@@ -27,13 +28,10 @@ disconnects, so nothing is left waiting in this instance's session.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,10 +40,10 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
-from sqlite_utils import Database
 
 from central.config import BrokerConfig
 from central.counters import Counters
+from central.ingest.durability import commits_not_waiting, fsync_wal, wal_path
 from central.ingest.handler import IngestHandler, Outgoing
 from wire.topics import CENTRAL_SUBSCRIPTIONS
 
@@ -81,50 +79,6 @@ def subscription_filters(shared_group: str | None) -> list[str]:
     if shared_group is None:
         return list(CENTRAL_SUBSCRIPTIONS)
     return [f"$share/{shared_group}/{f}" for f in CENTRAL_SUBSCRIPTIONS]
-
-
-def wal_path(db: Database) -> str | None:
-    """The -wal file whose fsync makes the connection's synchronous=NORMAL commits durable; None without WAL."""
-    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-        return None
-    path = next(str(r[2]) for r in db.execute("PRAGMA database_list") if r[1] == "main")
-    return f"{path}-wal"
-
-
-@contextlib.contextmanager
-def commits_not_waiting(db: Database, wal: str | None) -> Iterator[bool]:
-    """Commits inside do not wait for the disk (`fsync_wal` afterwards makes them durable).
-
-    In WAL mode a commit appends to the -wal file; synchronous=NORMAL only skips its fsync. Without
-    WAL (never the case for the central's file) the commits keep the connection's own setting.
-    """
-    if wal is None:
-        yield False
-        return
-    previous = int(db.execute("PRAGMA synchronous").fetchone()[0])
-    db.execute("PRAGMA synchronous=NORMAL")
-    try:
-        yield True  # True: commits inside do not wait for the disk
-    finally:
-        db.execute(f"PRAGMA synchronous={previous}")
-
-
-def fsync_wal(wal: str | None) -> None:
-    """Make every commit written to the WAL so far durable (any thread: it uses no connection).
-
-    A commit made after this call started may be covered too; one made before always is. If a
-    checkpoint removed or restarted the WAL meanwhile, it fsynced the main file first.
-    """
-    if wal is None:
-        return
-    try:
-        fd = os.open(wal, os.O_RDONLY)
-    except FileNotFoundError:
-        return  # checkpointed and removed: the main file was fsynced by the checkpoint
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass

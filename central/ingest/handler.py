@@ -2,7 +2,8 @@
 
 `handle` never raises: bad input becomes a Refusal (quarantine row, counter, one log line and,
 when the device is known, a 'rejected' ack); an unexpected error is handled the same way under
-the reason 'internal_error'. Acks are returned only after the database committed.
+the reason 'internal_error'. Acks are returned only after the database committed. An event
+message is verified and filed by central.ingest.event_filing; this module routes and answers.
 
 With `broker.shared_group` (several central instances) the consumer calls `handle_or_defer`:
 a message that needs what another instance has not committed yet (NotYet) is answered None,
@@ -17,7 +18,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from pydantic import ValidationError
 from sqlite_utils import Database
@@ -27,15 +27,14 @@ from central.config import CentralConfig
 from central.counters import Counters
 from central.devices.registry import DeviceRegistry, DeviceTrust
 from central.evidence_store import ContentStore
-from central.ingest.assembler import FileAssembler, FileResult
+from central.ingest.assembler import FileAssembler
+from central.ingest.event_filing import EventFiler
 from central.ingest.refusal import NotYet, Refusal
 from central.ingest.shared_assembly import SharedFileAssembler
-from central.ingest.verify import VerifiedEvent, parse_json_object, verify_event
+from central.ingest.transfers import FileResult
+from central.ingest.verify import parse_json_object
 from central.store.devices import record_stats, record_status
-from central.store.evidence import evidence_file
 from central.store.quarantine import record_quarantine
-from central.store.transactions import immediate
-from central.store.work_orders import filed_message, message_id
 from central.timefmt import Clock
 from wire.errors import WireError
 from wire.messages import Ack, Availability, Stats
@@ -79,6 +78,11 @@ class IngestHandler:
         )
         # The filing rules, deadlines and who hears of it (central.caseflow).
         self.case_flow = case_flow or CaseFlow(config, clock=clock)
+        # Verifying and filing event messages (central.ingest.event_filing). It holds these very
+        # objects (connection, evidence store, assembler, case flow): replace none of them later.
+        self.event_filer = EventFiler(
+            db, counters, clock, self.evidence, self.assembler, self.case_flow, shared=self.shared
+        )
         # Enrolled keys, read for every message: the CLI may enrol or revoke while we run.
         self.devices = DeviceRegistry(db, clock)
         self.devices.sync_config(config.devices)
@@ -272,104 +276,10 @@ class IngestHandler:
         record_stats(self.db, t.device, stats, self.clock())
 
     def _event(self, t: Topic, payload: bytes, device: DeviceTrust | None) -> list[Outgoing]:
-        v = verify_event(t, payload, device)
-        m = v.message.manifest
-        msg_id = message_id(v.manifest_json)
-
-        def ack(status: Literal["ok", "missing"], **extra: Any) -> list[Outgoing]:
-            return [
-                self._ack(
-                    t.device, Ack(ref_type="event", ref=m.event_id, kind=m.kind, status=status, **extra)
-                )
-            ]
-
-        previous = filed_message(self.db, msg_id)
-        if previous is not None:
-            # The same signed message again (a redelivery, or the edge resending after a lost ack).
-            self.counters.inc("event_duplicates")
-            return ack("ok", work_order=previous["work_order_id"])
-        self.assembler.finish_completing()  # the files whose fsync still runs are looked up next
-        absent = self._missing_files(v)
-        # The edge's unsigned claim that it gave some files up: taken only for files the manifest
-        # lists (wire.EventMessage checks that) and the store does not hold (a held one is filed).
-        declared = set(v.message.dropped)
-        dropped = [sha for sha in absent if sha in declared]
-        missing = [sha for sha in absent if sha not in declared]
-        if missing and self.shared and self._patient:
-            # Another instance may be completing them right now: look again shortly.
-            raise NotYet(f"event {m.event_id} waits for {len(missing)} file(s)", fallback=None)
-        if missing:
-            self.counters.inc("events_missing_files")
-            log.info("event %s (%s) from %s waits for %d file(s)", m.event_id, m.kind, t.device, len(missing))
-            return ack("missing", reason=f"{len(missing)} file(s) not received yet", missing=missing)
-        now = self.clock()
-        # IMMEDIATE: take the write lock before reading, so a commit by the notifier or the sweep
-        # in between cannot fail this transaction (a deferred one cannot upgrade its snapshot).
-        with immediate(self.db):
-            # Checked again under the write lock: another central instance may have filed this
-            # very message since the check above (the transaction decides who files it).
-            previous = filed_message(self.db, msg_id)
-            if previous is not None:
-                self.counters.inc("event_duplicates")
-                return ack("ok", work_order=previous["work_order_id"])
-            filing, notices = self.case_flow.file_event(
-                self.db,
-                m,
-                manifest_json=v.manifest_json,
-                signature=v.message.signature,
-                key_id=v.message.key_id,
-                received_at=now,
-                missing=dropped,
-            )
-        self.counters.inc("events_filed")
-        if self.shared:
-            self.assembler.note_filed([f.sha256 for f in m.files if f.sha256 not in dropped])
-        if filing.opened:
-            self.counters.inc("work_orders_opened")
-        if filing.closed:
-            self.counters.inc("work_orders_closed")
-        if filing.reopened:
-            self.counters.inc("work_orders_reopened")
-        log.info(
-            "filed %s event %s from %s/%s/%s zone %s -> %s",
-            m.kind,
-            m.event_id,
-            m.device_id,
-            m.site,
-            m.camera,
-            m.zone,
-            filing.work_order_id or "no work order",
-        )
-        if dropped:
-            self.counters.inc("events_filed_with_dropped_files")
-            self.counters.inc("evidence_files_dropped", len(dropped))
-            log.warning(
-                "event %s (%s) from %s filed without %d file(s) the edge dropped: %s",
-                m.event_id,
-                m.kind,
-                t.device,
-                len(dropped),
-                ", ".join(dropped),
-            )
-        if notices:
+        filed = self.event_filer.file(t, payload, device, patient=self._patient)
+        if filed.notices:
             self._notify_pending = True  # woken in after_commit: the notifier must see the commit
-        reason = f"filed without {len(dropped)} file(s) the edge dropped" if dropped else ""
-        return ack("ok", work_order=filing.work_order_id, reason=reason)
-
-    def _missing_files(self, v: VerifiedEvent) -> list[str]:
-        missing: list[str] = []
-        for f in v.message.manifest.files:
-            row = evidence_file(self.db, f.sha256)
-            if row is not None and int(row["size"]) != f.size:
-                raise Refusal(
-                    "file_size_mismatch",
-                    f"manifest says file {f.sha256} has {f.size} bytes, the stored file has {row['size']}",
-                    ack=("event", v.message.manifest.event_id),
-                    kind=v.message.manifest.kind,
-                )
-            if row is None or not self.evidence.has(f.sha256, f.size):
-                missing.append(f.sha256)
-        return missing
+        return [self._ack(t.device, filed.ack)]
 
     # -- replies and refusals ---------------------------------------------------------------------
 

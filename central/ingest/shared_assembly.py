@@ -29,10 +29,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from central.evidence_store import ContentStore, sha256_of_file
-from central.ingest.assembler import FileAssembler, FileResult, describe_gaps, new_transfer_row
+from central.ingest.assembler import FileAssembler
 from central.ingest.partial_files import write_segment
 from central.ingest.ranges import Ranges, add_range, covers, gaps
 from central.ingest.refusal import NotYet, Refusal
+from central.ingest.transfers import FileResult, describe_gaps, new_transfer_row
 from central.store.transactions import immediate
 from central.timefmt import Clock, utc_iso
 from wire.messages import MAX_SEGMENT_BYTES, FileInit

@@ -1,0 +1,63 @@
+"""Group commit on SQLite's WAL: commits that do not wait for the disk, then one fsync for them all.
+
+The consumer's ingest thread commits each message of a batch inside `commits_not_waiting`
+(synchronous=NORMAL: the commit is appended to the -wal file without an fsync), and its
+durability thread then calls `fsync_wal` once for the whole batch before any of the batch's acks
+go out (central.ingest.consumer). These helpers are separate from the consumer because they hold
+the durability argument on their own, touch only SQLite and the file system (no MQTT), and are
+reused as they are by bench.ingest_cpu, which drives the handler without a broker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+from sqlite_utils import Database
+
+__all__ = ["commits_not_waiting", "fsync_wal", "wal_path"]
+
+
+def wal_path(db: Database) -> str | None:
+    """The -wal file whose fsync makes the connection's synchronous=NORMAL commits durable; None without WAL."""
+    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+        return None
+    path = next(str(r[2]) for r in db.execute("PRAGMA database_list") if r[1] == "main")
+    return f"{path}-wal"
+
+
+@contextlib.contextmanager
+def commits_not_waiting(db: Database, wal: str | None) -> Iterator[bool]:
+    """Commits inside do not wait for the disk (`fsync_wal` afterwards makes them durable).
+
+    In WAL mode a commit appends to the -wal file; synchronous=NORMAL only skips its fsync. Without
+    WAL (never the case for the central's file) the commits keep the connection's own setting.
+    """
+    if wal is None:
+        yield False
+        return
+    previous = int(db.execute("PRAGMA synchronous").fetchone()[0])
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        yield True  # True: commits inside do not wait for the disk
+    finally:
+        db.execute(f"PRAGMA synchronous={previous}")
+
+
+def fsync_wal(wal: str | None) -> None:
+    """Make every commit written to the WAL so far durable (any thread: it uses no connection).
+
+    A commit made after this call started may be covered too; one made before always is. If a
+    checkpoint removed or restarted the WAL meanwhile, it fsynced the main file first.
+    """
+    if wal is None:
+        return
+    try:
+        fd = os.open(wal, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # checkpointed and removed: the main file was fsynced by the checkpoint
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
