@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import multiprocessing as mp
@@ -44,13 +45,22 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import wire
-from bench._central_sim import Bundle, SimEdge, central_process, json_hook, make_bundle, publish_all, raw_subscriber
+from bench._central_sim import (
+    Bundle,
+    SimEdge,
+    central_process,
+    json_hook,
+    make_bundle,
+    process_tree_cpu_s,
+    publish_all,
+    raw_subscriber,
+)
 from bench._common import machine_line
 from garbagewatch.devtools.mosquitto import Mosquitto
 from wire.signing import public_key_pem
@@ -84,20 +94,21 @@ def process_cpu_s(pid: int) -> float:
 
 
 class PhaseCpu:
-    """Adds up the CPU each named process spends between `start` and `stop`, phase by phase."""
+    """Adds up the CPU each named process spends between `start` and `stop`, phase by phase.
+    `meters`: name -> a function giving that process's CPU seconds so far."""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self.pids = pids
+    def __init__(self, meters: dict[str, Callable[[], float]]) -> None:
+        self.meters = meters
         self.spent: dict[str, dict[str, float]] = {}
         self._at: dict[str, float] = {}
 
     def start(self) -> None:
-        self._at = {name: process_cpu_s(pid) for name, pid in self.pids.items()}
+        self._at = {name: meter() for name, meter in self.meters.items()}
 
     def stop(self, phase: str) -> None:
         into = self.spent.setdefault(phase, {})
-        for name, pid in self.pids.items():
-            into[name] = into.get(name, 0.0) + process_cpu_s(pid) - self._at[name]
+        for name, meter in self.meters.items():
+            into[name] = into.get(name, 0.0) + meter() - self._at[name]
 
 
 def percentile(values: Sequence[float], p: float) -> float:
@@ -144,7 +155,7 @@ def wait_acks(
 
 def run(
     port: int, workdir: Path, keys: dict[str, wire.DeviceKey], edges: Sequence[SimEdge],
-    rounds: int, per_round: int, steady_s: float, rate: float, broker_pid: int,
+    rounds: int, per_round: int, steady_s: float, rate: float, broker_pid: int, notify_thread: bool = False,
 ) -> Figures:  # fmt: skip
     """The central in its own process; rounds of raw then ours on fresh bundles; then the steady rate."""
     figures = Figures()
@@ -158,21 +169,34 @@ def run(
                     "devices": [{"device_id": d, "public_key_pem": public_key_pem(k.public)} for d, k in keys.items()],
                     # group_s 0: every notice its own message. (Grouping, 300 s by default, holds
                     # notices back on purpose; this measures the pipeline, not that policy.)
-                    "notify": {"urls": [hook_url], "console_url": "http://console.bench", "group_s": 0},
+                    "notify": {
+                        "urls": [hook_url],
+                        "console_url": "http://console.bench",
+                        "group_s": 0,
+                        "process": not notify_thread,  # --notify-thread: the notifier as a thread
+                    },
                 }
             )
         )
         ctx = mp.get_context("spawn")
         ready, stop, notified = ctx.Event(), ctx.Event(), ctx.Queue()
         recv, send = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=central_process, args=(str(config), ready, stop, notified, send), daemon=True)
+        # Not a daemon: the central starts a notifier process of its own.
+        proc = ctx.Process(target=central_process, args=(str(config), ready, stop, notified, send))
         proc.start()
         try:
             if not ready.wait(60):
                 raise RuntimeError("the central did not connect and subscribe")
             devices = list(keys)
             # The raw subscriber's CPU comes from the subscriber itself; the edges are this process.
-            cpu = PhaseCpu({"broker": broker_pid, "edges": os.getpid(), "central": proc.pid or 0})
+            central_pid = proc.pid or 0
+            cpu = PhaseCpu(
+                {
+                    "broker": functools.partial(process_cpu_s, broker_pid),
+                    "edges": functools.partial(process_cpu_s, os.getpid()),
+                    "central": functools.partial(process_tree_cpu_s, central_pid),  # with its notifier process
+                }
+            )
             for r in range(rounds):
                 # Fresh content every round: the central would take a resent bundle as a duplicate.
                 bundles = [
@@ -287,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--edges", type=int, default=4, help="simulated edge devices")
     ap.add_argument("--steady-s", type=float, default=30.0, help="seconds at the steady rate")
     ap.add_argument("--rate", type=float, default=10.0, help="bundles per second in the latency run")
+    ap.add_argument(
+        "--notify-thread",
+        action="store_true",
+        help="run the central's notifier as a thread of its process (notify.process: false), not as its own process",
+    )
     ap.add_argument("--workdir", type=Path, help="broker and central data (default: a temporary folder)")
     args = ap.parse_args(argv)
 
@@ -307,8 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             stack.callback(e.close)
         assert broker.proc is not None
         figures = run(
-            broker.port, workdir, keys, edges, args.rounds, args.bundles, args.steady_s, args.rate, broker.proc.pid
-        )
+            broker.port, workdir, keys, edges, args.rounds, args.bundles, args.steady_s, args.rate, broker.proc.pid,
+            args.notify_thread,
+        )  # fmt: skip
     raw, ours = statistics.median(figures.raw_mbps), statistics.median(figures.ours_mbps)
     ratio = statistics.median(o / r for o, r in zip(figures.ours_mbps, figures.raw_mbps, strict=True))
     lat = figures.latencies

@@ -17,6 +17,7 @@ from central.counters import Counters
 from central.evidence_store import ContentStore
 from central.ingest.consumer import MqttConsumer
 from central.ingest.handler import IngestHandler
+from central.notify.process import NotifierProcess
 from central.notify.sender import AppriseSender, Sender
 from central.notify.worker import NotificationWorker
 from central.retention.sweeper import RetentionSweeper
@@ -35,6 +36,11 @@ class CentralService:
     `sender` replaces the Apprise sender (the demo may print instead); `clock` drives every
     timestamp; `audit_for(db)` makes the audit hook for a thread's connection (ingest's, the
     sweep's), so that audit records commit with the changes they describe.
+
+    Notifications go out from a child process (`notify.process`, central.notify.process) unless
+    the caller passes a `sender` object or a `clock` of its own, which live in this process: then
+    from a thread. `sender_factory`, a picklable callable, builds the child's sender instead of
+    Apprise.
     """
 
     def __init__(
@@ -43,16 +49,18 @@ class CentralService:
         *,
         clock: Clock = system_clock,
         sender: Sender | None = None,
+        sender_factory: Callable[[], Sender] | None = None,
         audit_for: Callable[[Database], AuditHook] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self._counters = Counters()
         self._sender = sender
+        self._sender_factory = sender_factory
         self._audit_for = audit_for
         self._db: Database | None = None
         self._consumer: MqttConsumer | None = None
-        self._notifier: NotificationWorker | None = None
+        self._notifier: NotificationWorker | NotifierProcess | None = None
         self._sweeper: Sweeper | None = None
         self._retention: RetentionSweeper | None = None
         # The case flow's entry points (people's actions, extensions) for an API in this process.
@@ -61,7 +69,11 @@ class CentralService:
     @property
     def counters(self) -> dict[str, int]:
         """A snapshot of the counts: received, files_stored, events_filed, quarantined.<reason>, ..."""
-        return self._counters.snapshot()
+        counts = self._counters.snapshot()
+        if isinstance(self._notifier, NotifierProcess):
+            for name, n in self._notifier.counts().items():
+                counts[name] = counts.get(name, 0) + n
+        return dict(sorted(counts.items()))
 
     def start(self) -> CentralService:
         cfg = self.config
@@ -69,14 +81,7 @@ class CentralService:
             folder.mkdir(parents=True, exist_ok=True)
         self._db = open_database(cfg.db_path)
         sync_devices(self._db, cfg.devices)
-        self._notifier = NotificationWorker(
-            cfg.db_path,
-            cfg.notify,
-            self._sender or AppriseSender(cfg.notify.all_urls()),
-            self._counters,
-            self.clock,
-            evidence_dir=cfg.evidence_dir,
-        )
+        self._notifier = self._make_notifier()
         self._notifier.start()
         self._sweeper = Sweeper(
             cfg.db_path, self.case_flow, self._counters, on_notification=self._notifier.wake, audit_for=self._audit_for
@@ -116,6 +121,17 @@ class CentralService:
             len(cfg.notify.all_urls()),
         )
         return self
+
+    def _make_notifier(self) -> NotificationWorker | NotifierProcess:
+        cfg = self.config
+        if cfg.notify.process and self._sender is None and self.clock is system_clock:
+            return NotifierProcess(
+                cfg.db_path, cfg.notify, evidence_dir=cfg.evidence_dir, sender_factory=self._sender_factory
+            )
+        sender = self._sender or (self._sender_factory or (lambda: AppriseSender(cfg.notify.all_urls())))()
+        return NotificationWorker(
+            cfg.db_path, cfg.notify, sender, self._counters, self.clock, evidence_dir=cfg.evidence_dir
+        )
 
     def sweep_now(self) -> None:
         """Run the deadline and camera sweep now rather than at its next tick."""

@@ -99,6 +99,9 @@ class NotifyConfig(Strict):
     # The same kind of notice about the same order reaches a recipient at most once per repeat_s.
     repeat_s: float = Field(default=3600.0, ge=0)
     max_items: int = Field(default=20, ge=1)  # orders spelled out in one message; the rest are counted
+    # Deliver from a child process of the service (central.notify.process), so that Apprise's
+    # Python never holds up ingest; false: a thread of the service's own process.
+    process: bool = True
 
     @field_validator("urls")
     @classmethod

@@ -12,7 +12,7 @@ import json
 import logging
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlite_utils import Database
 
@@ -24,9 +24,25 @@ from central.store.database import open_database
 from central.store.outbox import claim_notification, due_notifications, record_attempt, release_claims
 from central.timefmt import Clock, system_clock
 
-__all__ = ["NotificationWorker", "retry_delay"]
+__all__ = ["COUNTER_NAMES", "CounterSink", "EventLike", "NotificationWorker", "retry_delay"]
 
 log = logging.getLogger("central.notify")
+
+# Every count the worker keeps (central.notify.process shares exactly these with its parent).
+COUNTER_NAMES = ("notifications_sent", "notification_retries", "notifications_failed")
+
+
+class CounterSink(Protocol):
+    def inc(self, name: str, by: int = 1) -> None: ...
+
+
+class EventLike(Protocol):
+    """threading.Event, or multiprocessing's Event when the worker runs in a process of its own."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 def retry_delay(attempts: int, first_retry_s: float, max_retry_s: float) -> float:
@@ -40,9 +56,12 @@ class NotificationWorker:
         db_path: Path,
         settings: NotifyConfig,
         sender: Sender,
-        counters: Counters,
+        counters: Counters | CounterSink,
         clock: Clock = system_clock,
         evidence_dir: Path | None = None,
+        *,
+        wake: EventLike | None = None,
+        stop: EventLike | None = None,
     ) -> None:
         self.db_path = db_path
         self.evidence = ContentStore(evidence_dir) if evidence_dir is not None else None
@@ -50,8 +69,8 @@ class NotificationWorker:
         self.sender = sender
         self.counters = counters
         self.clock = clock
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._wake: EventLike = wake if wake is not None else threading.Event()
+        self._stop: EventLike = stop if stop is not None else threading.Event()
         self._thread: threading.Thread | None = None
 
     def deliver_due(self, db: Database) -> int:
@@ -122,7 +141,7 @@ class NotificationWorker:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="central-notify", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="central-notify", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -132,7 +151,8 @@ class NotificationWorker:
             self._thread.join(timeout)
             self._thread = None
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """The loop: deliver what is due, then wait for `wake()` or poll_s; until stopped."""
         db = open_database(self.db_path)
         try:
             released = release_claims(db)
