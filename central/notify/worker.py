@@ -17,7 +17,6 @@ from typing import Any, Protocol
 from sqlite_utils import Database
 
 from central.config import NotifyConfig
-from central.counters import Counters
 from central.evidence_store import ContentStore
 from central.notify.sender import DeliveryError, Sender
 from central.store.database import open_database
@@ -33,7 +32,10 @@ COUNTER_NAMES = ("notifications_sent", "notification_retries", "notifications_fa
 
 
 class CounterSink(Protocol):
+    """central.counters.Counters, or the counts a notifier process shares with its parent."""
+
     def inc(self, name: str, by: int = 1) -> None: ...
+    def snapshot(self) -> dict[str, int]: ...
 
 
 class EventLike(Protocol):
@@ -56,7 +58,7 @@ class NotificationWorker:
         db_path: Path,
         settings: NotifyConfig,
         sender: Sender,
-        counters: Counters | CounterSink,
+        counters: CounterSink,
         clock: Clock = system_clock,
         evidence_dir: Path | None = None,
         *,
