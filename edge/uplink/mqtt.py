@@ -1,17 +1,17 @@
 """The uplink: sends spooled bundles to the central over MQTT v5 and applies the central's acks.
 
 One worker thread reads the spool and publishes; paho's network thread receives acks and hands
-them over through a queue. Files go as segments read from the spool on demand, with at most
-`max_inflight_segments` messages waiting for their PUBACK, so a 50 MB clip never sits in paho's
-queue at once. The spool is the only state that matters: after a crash or a broker restart
-everything not acked is sent again, which the protocol makes harmless (same topics, same bytes).
+them over through a queue to the worker, which applies them (edge.uplink.acks). Files go as
+segments read from the spool on demand, with at most `max_inflight_segments` messages waiting
+for their PUBACK, so a 50 MB clip never sits in paho's queue at once. The spool is the only
+state that matters: after a crash or a broker restart everything not acked is sent again, which
+the protocol makes harmless (same topics, same bytes).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import ssl
 import threading
 import time
@@ -27,7 +27,8 @@ from pydantic import ValidationError
 
 import wire
 from edge.spool import PendingBundle, Spool, SpoolFile
-from edge.uplink.tracker import BundleKey, DeliveryTracker
+from edge.uplink.acks import GIVEN_UP, AckHandler
+from edge.uplink.tracker import DeliveryTracker
 from wire import topics
 from wire.messages import SEGMENT_BYTES
 from wire.timefmt import format_ts
@@ -35,10 +36,6 @@ from wire.timefmt import format_ts
 __all__ = ["Uplink"]
 
 log = logging.getLogger(__name__)
-
-# Spool file states of files that will never be sent (None: the spool has no such file): the
-# event message declares them dropped.
-_GIVEN_UP: frozenset[str | None] = frozenset({"dropped", "rejected", None})
 
 
 def _is_published(info: mqtt.MQTTMessageInfo) -> bool:
@@ -106,7 +103,7 @@ class Uplink:
         self.counters: Counter[str] = Counter()
         self._status_topic = topics.status_topic(device_id)
         self._ack_topic = topics.ack_topic(device_id)
-        self._acks: queue.Queue[wire.Ack] = queue.Queue()
+        self._ack_handler = AckHandler(spool, self.tracker, self.counters)
         self._wake = threading.Event()
         self._connected = threading.Event()
         self._reconnected = threading.Event()
@@ -114,8 +111,6 @@ class Uplink:
         self._drain_deadline = float("inf")
         self._published = threading.Condition()
         self._outstanding: list[mqtt.MQTTMessageInfo] = []  # published, PUBACK not yet seen
-        # What the last event message of a bundle declared dropped (worker thread only).
-        self._declared_dropped: dict[BundleKey, frozenset[str]] = {}
         self._thread = threading.Thread(target=self._run, name=f"uplink-{device_id}", daemon=True)
 
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
@@ -217,7 +212,7 @@ class Uplink:
             log.warning("uplink: bad ack on %s ignored: %s", msg.topic, exc.errors()[:1])
             self.counters["bad_acks"] += 1
             return
-        self._acks.put(ack)
+        self._ack_handler.receive(ack)
         self._wake.set()
 
     # -- worker thread ------------------------------------------------------------------------
@@ -227,7 +222,7 @@ class Uplink:
         while True:
             wait = self.poll_interval
             try:
-                self._handle_acks()
+                self._ack_handler.handle_received()
                 if self._stopping.is_set() and (
                     self._clock() >= self._drain_deadline or not self.spool.stats().pending_bundles
                 ):
@@ -256,17 +251,14 @@ class Uplink:
 
     def _send_due(self) -> None:
         pending = self.spool.pending(limit=4 * self.tracker.max_inflight_bundles + 16)
-        listed = {b.key for b in pending}
-        for key in [k for k in self._declared_dropped if k not in listed]:
-            if self.spool.bundle_state(*key) != "pending":
-                del self._declared_dropped[key]  # dropped by the quota or finished meanwhile
+        self._ack_handler.forget_finished({b.key for b in pending})
         for bundle in self.tracker.due(pending):
             try:
                 self._send_bundle(bundle)
             except _Interrupted:
                 self.tracker.interrupted(bundle.key)
                 return
-            self._handle_acks()  # a long transfer must not hold back the acks of earlier ones
+            self._ack_handler.handle_received()  # a long transfer must not hold back the acks of earlier ones
 
     def _send_bundle(self, bundle: PendingBundle) -> None:
         if self.spool.bundle_state(*bundle.key) != "pending":
@@ -277,7 +269,7 @@ class Uplink:
         payload, dropped = self._event_payload(bundle)
         self._publish(topics.event_topic(self.device_id, manifest.site, manifest.camera), payload)
         if dropped:
-            self._declared_dropped[bundle.key] = dropped
+            self._ack_handler.declared_dropped(bundle.key, dropped)
         self.spool.note_attempt(*bundle.key)
         self.tracker.sent(bundle.key)
         self.counters["events_sent"] += 1
@@ -300,7 +292,7 @@ class Uplink:
         dropped = [
             f.sha256
             for f in manifest.files
-            if f.sha256 in declared or self.spool.file_state(f.sha256) in _GIVEN_UP
+            if f.sha256 in declared or self.spool.file_state(f.sha256) in GIVEN_UP
         ]
         if not dropped:
             return bundle.message_json, frozenset()
@@ -375,82 +367,6 @@ class Uplink:
             raise _Interrupted("disconnected")
         if self._stopping.is_set() and self._clock() >= self._drain_deadline:
             raise _Interrupted("stopping")
-
-    # -- acks ---------------------------------------------------------------------------------
-
-    def _handle_acks(self) -> None:
-        pending: list[PendingBundle] | None = None
-        while True:
-            try:
-                ack = self._acks.get_nowait()
-            except queue.Empty:
-                return
-            if ack.ref_type == "file":
-                self._handle_file_ack(ack)
-                pending = None
-                continue
-            if pending is None:
-                pending = self.spool.pending()
-            self._handle_event_ack(ack, pending)
-            pending = None
-
-    def _handle_file_ack(self, ack: wire.Ack) -> None:
-        self.counters[f"file_acks_{ack.status}"] += 1
-        if ack.status == "ok":
-            self.spool.mark_file_acked(ack.ref)
-        elif ack.status == "rejected":
-            log.warning("uplink: the central rejected file %s: %s", ack.ref, ack.reason)
-            self.spool.mark_file_rejected(ack.ref, ack.reason)
-        else:
-            for bundle in self.spool.pending():
-                if any(f.sha256 == ack.ref for f in bundle.files):
-                    self.tracker.resend_now(bundle.key)
-
-    def _handle_event_ack(self, ack: wire.Ack, pending: list[PendingBundle]) -> None:
-        self.counters[f"event_acks_{ack.status}"] += 1
-        bundle = self.tracker.bundle_for(ack, pending)
-        if bundle is None:
-            log.debug("uplink: ack for event %s matches nothing pending (a duplicate)", ack.ref)
-            self.counters["unmatched_acks"] += 1
-            return
-        if ack.status == "ok":
-            self.spool.mark_event_acked(*bundle.key)
-            self._forget(bundle.key)
-            log.info(
-                "uplink: event %s/%s delivered (work order %s)%s",
-                bundle.event_id,
-                bundle.kind,
-                ack.work_order,
-                f": {ack.reason}" if ack.reason else "",
-            )
-        elif ack.status == "rejected":
-            log.warning(
-                "uplink: the central rejected event %s/%s: %s", bundle.event_id, bundle.kind, ack.reason
-            )
-            self.spool.mark_rejected(*bundle.key, ack.reason)
-            self._forget(bundle.key)
-        else:
-            gone = [sha for sha in ack.missing if self.spool.file_state(sha) != "pending"]
-            declared = self._declared_dropped.get(bundle.key, frozenset())
-            undeclared = [
-                sha for sha in gone if sha not in declared and self.spool.file_state(sha) in _GIVEN_UP
-            ]
-            if gone and len(undeclared) < len(gone):
-                # Acked and deleted, or declared dropped and still asked for (a central that does
-                # not take the claim): nothing more can be sent.
-                reason = f"the central misses files the spool no longer holds: {', '.join(gone)}"
-                log.warning(
-                    "uplink: event %s/%s cannot be completed: %s", bundle.event_id, bundle.kind, reason
-                )
-                self.spool.mark_rejected(*bundle.key, reason)
-                self._forget(bundle.key)
-            else:
-                # Files still held go again; files given up since the last send are declared then.
-                self.tracker.resend_now(bundle.key)
-
-    def _forget(self, key: BundleKey) -> None:
-        self.tracker.forget(key)
-        self._declared_dropped.pop(key, None)
 
     # -- stats --------------------------------------------------------------------------------
 
