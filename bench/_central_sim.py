@@ -13,7 +13,6 @@ import hashlib
 import http.server
 import json
 import logging
-import multiprocessing
 import os
 import re
 import sys
@@ -30,6 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 import wire
+from bench._proc_cpu import children_cpu_s, cpu_seconds, process_tree_cpu_s, thread_cpu_seconds
 from wire.messages import SEGMENT_BYTES
 from wire.timefmt import format_ts
 from wire.topics import CENTRAL_SUBSCRIPTIONS, TopicKind, ack_topic, event_topic, file_topic
@@ -291,10 +291,10 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
         ready.set()
     cpu_at_ready = process_tree_cpu_s(os.getpid())  # (not counting the imports and the start)
     threads_at_ready = thread_cpu_seconds()
-    children_at_ready = _children_cpu_s()
+    children_at_ready = children_cpu_s()
     stop.wait()
     threads = {k: v - threads_at_ready.get(k, 0.0) for k, v in thread_cpu_seconds().items()}
-    for name, cpu_s in _children_cpu_s().items():
+    for name, cpu_s in children_cpu_s().items():
         threads[f"{name} (process)"] = cpu_s - children_at_ready.get(name, 0.0)
     out.send((service.counters, process_tree_cpu_s(os.getpid()) - cpu_at_ready, threads))
     if os.environ.get("GW_BENCH_KIND_CPU"):
@@ -351,61 +351,6 @@ def _profile_threads(prefix: str) -> None:
 
     MqttConsumer._ingest = profiled(MqttConsumer._ingest, f"{prefix}.ingest")  # type: ignore[method-assign]
     mqtt.Client._thread_main = profiled(mqtt.Client._thread_main, f"{prefix}.network")  # type: ignore[method-assign]
-
-
-def cpu_seconds() -> float:
-    """CPU seconds (user + system) this process has used."""
-    t = os.times()
-    return t.user + t.system
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _children_of(pid: int) -> list[int]:
-    kids: list[int] = []
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with open(f"/proc/{pid}/task/{task}/children") as fh:
-                kids.extend(int(k) for k in fh.read().split())
-    except OSError:
-        pass
-    return kids
-
-
-def process_tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) of process `pid` and every live process under it (Linux /proc;
-    0.0 elsewhere): the central with its notifier process."""
-    fields = _proc_stat(pid)
-    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") if fields else 0.0
-    return own + sum(process_tree_cpu_s(kid) for kid in _children_of(pid))
-
-
-def _children_cpu_s() -> dict[str, float]:
-    """CPU seconds of this process's child processes, by name (the notifier's is central-notify)."""
-    names = {p.pid: p.name for p in multiprocessing.active_children()}
-    return {names.get(kid, str(kid)): process_tree_cpu_s(kid) for kid in _children_of(os.getpid())}
-
-
-def thread_cpu_seconds() -> dict[str, float]:
-    """CPU seconds (user + system) of each live thread of this process, by thread name
-    (numbered pool threads such as central-fsync_0 and central-fsync_1 summed as central-fsync)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    by_name: dict[str, float] = {}
-    for thread in threading.enumerate():
-        try:
-            with open(f"/proc/self/task/{thread.native_id}/stat") as fh:
-                fields = fh.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # not Linux, or the thread just ended
-        name = re.sub(r"_\d+$", "", thread.name)
-        by_name[name] = by_name.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return by_name
 
 
 # -- the notification target -----------------------------------------------------------------------

@@ -57,11 +57,11 @@ from bench._central_sim import (
     central_process,
     json_hook,
     make_bundle,
-    process_tree_cpu_s,
     publish_all,
     raw_subscriber,
 )
 from bench._common import machine_line
+from bench._proc_cpu import process_cpu_s, process_tree_cpu_s
 from garbagewatch.devtools.mosquitto import Mosquitto
 from wire.signing import public_key_pem
 
@@ -81,16 +81,6 @@ class Figures:
     # CPU ms per bundle in the throughput rounds, by process: {"raw"|"ours": {"broker": ..., ...}}
     phase_cpu_ms: dict[str, dict[str, float]] = field(default_factory=dict)
     bundles: int = 0
-
-
-def process_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; 0.0 elsewhere)."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class PhaseCpu:
