@@ -276,10 +276,13 @@ class FileAssembler:
         if (topic.site, topic.camera) != (row["site"], row["camera"]):
             raise Refusal("topic_mismatch", f"segment of file {sha} on another camera's topic than its init")
 
-        partial = self._partial_path(topic.device, sha)
-        if partial.parent not in self._folders:
-            partial.parent.mkdir(parents=True, exist_ok=True)
-            self._folders.add(partial.parent)
+        partial = progress.partial_path
+        if partial is None:  # the transfer's first segment since its init (or a restart)
+            path = self._partial_path(topic.device, sha)
+            if path.parent not in self._folders:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._folders.add(path.parent)
+            partial = progress.partial_path = str(path)
         self._open.write(partial, offset, payload)  # fsynced at the next checkpoint
         progress.wrote(offset, payload)
         if row["fin_seen"] and covers(progress.ranges, size):

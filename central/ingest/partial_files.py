@@ -81,32 +81,36 @@ class OpenPartials:
 
     def __init__(self, limit: int = 16) -> None:
         self._limit = limit
-        self._fds: OrderedDict[Path, int] = OrderedDict()
+        # Keyed by the path as a string: a str hashes and compares far cheaper than a Path, and
+        # the assembler writes every segment through here (fsync and forget accept either kind).
+        self._fds: OrderedDict[str, int] = OrderedDict()
 
-    def write(self, path: Path, offset: int, data: bytes) -> None:
+    def write(self, path: str | os.PathLike[str], offset: int, data: bytes) -> None:
         """Like write_segment, through a kept file descriptor."""
-        fd = self._fds.pop(path, None)
+        key = os.fspath(path)
+        fd = self._fds.pop(key, None)
         if fd is None:
             while len(self._fds) >= self._limit:
                 os.close(self._fds.popitem(last=False)[1])
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+            fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
             _write_at(fd, offset, data)
         except BaseException:
             os.close(fd)
             raise
-        self._fds[path] = fd  # the most recently used last
+        self._fds[key] = fd  # the most recently used last
 
-    def fsync(self, path: Path) -> None:
-        fd = self._fds.get(path)
+    def fsync(self, path: str | os.PathLike[str]) -> None:
+        key = os.fspath(path)
+        fd = self._fds.get(key)
         if fd is None:
-            fsync_file(path)
+            fsync_file(Path(key))
         else:
             os.fsync(fd)
 
-    def forget(self, path: Path) -> None:
+    def forget(self, path: str | os.PathLike[str]) -> None:
         """Close `path`'s descriptor: due before the file is renamed or removed."""
-        fd = self._fds.pop(path, None)
+        fd = self._fds.pop(os.fspath(path), None)
         if fd is not None:
             os.close(fd)
 
@@ -144,6 +148,9 @@ class TransferProgress:
     _hashed_upto: int = 0  # the hasher has seen exactly bytes [0, _hashed_upto) of the file
     _hash_valid: bool = True
     _hashing: Future[None] | None = None  # the last update handed to _HASHING
+    # The partial file's path as a string, set by the assembler at the transfer's first segment
+    # here (it is constant per transfer: not built again for every segment).
+    partial_path: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> TransferProgress:
