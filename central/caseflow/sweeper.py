@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from central.caseflow.flow import CaseFlow
 from central.caseflow.hooks import AuditHook
 from central.caseflow.sweep import SweepResult, sweep
 from central.counters import Counters
-from central.store.database import open_database
+from central.periodic import PeriodicThread
 
 __all__ = ["Sweeper"]
 
@@ -38,9 +37,12 @@ class Sweeper:
         self.interval_s = flow.config.escalation.sweep_s
         self._on_notification = on_notification
         self._audit_for = audit_for
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._audit: AuditHook | None = None  # made for the thread's connection, once
+        self._audit_db: Database | None = None
+        self._periodic = PeriodicThread(
+            "central-sweep", db_path, self.interval_s, self._tick,
+            counters=counters, error_counter="sweep_errors", log=log,
+        )
 
     def run_once(self, db: Database, audit: AuditHook | None = None) -> SweepResult:
         result = sweep(db, self.flow, self.flow.clock(), audit=audit)
@@ -64,31 +66,16 @@ class Sweeper:
 
     def wake(self) -> None:
         """Sweep now (tests, and after a change that may make something due at once)."""
-        self._wake.set()
+        self._periodic.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="central-sweep", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._periodic.stop(timeout)
 
-    def _run(self) -> None:
-        db = open_database(self.db_path)
-        audit = self._audit_for(db) if self._audit_for is not None else None
-        try:
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    self.run_once(db, audit)
-                except Exception as exc:  # a bad row or a locked file: log, count, try again next time
-                    self.counters.inc("sweep_errors")
-                    log.error("sweep failed, next try in %.1f s: %s: %s", self.interval_s, type(exc).__name__, exc)
-                self._wake.wait(self.interval_s)
-        finally:
-            db.close()
+    def _tick(self, db: Database) -> None:
+        if self._audit is None or self._audit_db is not db:
+            self._audit = self._audit_for(db) if self._audit_for is not None else None
+            self._audit_db = db
+        self.run_once(db, self._audit)

@@ -8,7 +8,6 @@ Deletions are always audited: without an `audit_for`, the sweeper writes to the 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +19,8 @@ from central.caseflow.hooks import AuditHook
 from central.config import RetentionConfig
 from central.counters import Counters
 from central.evidence_store import ContentStore
+from central.periodic import PeriodicThread
 from central.retention.sweep import SweepResult, sweep
-from central.store.database import open_database
 from central.timefmt import Clock
 
 __all__ = ["RetentionSweeper"]
@@ -47,13 +46,17 @@ class RetentionSweeper:
         self.clock = clock
         self.interval_s = config.sweep_s
         self._audit_for = audit_for
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._audit: AuditHook | None = None  # made for the thread's connection, once
+        self._audit_db: Database | None = None
+        self._periodic = PeriodicThread(
+            "central-retention", db_path, self.interval_s, self._tick,
+            counters=counters, error_counter="retention_errors", log=log,
+        )  # fmt: skip
         self.sweeps = 0  # finished sweeps (tests poll it)
 
     def run_once(self, db: Database, audit: AuditHook) -> SweepResult:
-        result = sweep(db, self.store, self.config, self.clock(), audit=audit, keep_going=self._running)
+        running = self._periodic
+        result = sweep(db, self.store, self.config, self.clock(), audit=audit, keep_going=lambda: running.running)
         if result.purged:
             self.counters.inc("evidence_purged", result.purged)
         if result.errors:
@@ -70,22 +73,13 @@ class RetentionSweeper:
 
     def wake(self) -> None:
         """Sweep now rather than at the next tick."""
-        self._wake.set()
+        self._periodic.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="central-retention", daemon=True)
-        self._thread.start()
+        self._periodic.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _running(self) -> bool:
-        return not self._stop.is_set()
+        self._periodic.stop(timeout)
 
     def _hook(self, db: Database) -> AuditHook:
         if self._audit_for is not None:
@@ -93,25 +87,8 @@ class RetentionSweeper:
         ensure_audit_schema(db)
         return AuditTrail(db)
 
-    def _run(self) -> None:
-        db: Database | None = None
-        audit: AuditHook | None = None
-        try:
-            while not self._stop.is_set():
-                self._wake.clear()
-                try:
-                    if db is None:
-                        db = open_database(self.db_path)
-                    if audit is None:
-                        audit = self._hook(db)
-                    self.run_once(db, audit)
-                    self.sweeps += 1
-                except Exception as exc:  # a locked file, a full disk: log, count, try again next time
-                    self.counters.inc("retention_errors")
-                    log.error(
-                        "retention sweep failed, next try in %.0f s: %s: %s", self.interval_s, type(exc).__name__, exc
-                    )
-                self._wake.wait(self.interval_s)
-        finally:
-            if db is not None:
-                db.close()
+    def _tick(self, db: Database) -> None:
+        if self._audit is None or self._audit_db is not db:
+            self._audit, self._audit_db = self._hook(db), db
+        self.run_once(db, self._audit)
+        self.sweeps += 1

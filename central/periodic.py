@@ -1,0 +1,86 @@
+"""A background thread that does one job at start, then every `interval_s`, or at once when woken.
+
+The deadline sweep and the retention sweep both run this way: a thread of the service with its
+own database connection (opened in the thread, closed when it stops), that must never die of a
+bad row or a locked file. `tick(db)` does one round; an exception from it is logged in one line,
+counted, and the next round comes at the next interval as usual.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from central.counters import Counters
+from central.store.database import open_database
+
+__all__ = ["PeriodicThread"]
+
+
+class PeriodicThread:
+    def __init__(
+        self,
+        name: str,
+        db_path: Path,
+        interval_s: float,
+        tick: Callable[[Database], None],
+        *,
+        counters: Counters,
+        error_counter: str,
+        log: logging.Logger,
+    ) -> None:
+        self.name = name
+        self.db_path = db_path
+        self.interval_s = interval_s
+        self._tick = tick
+        self._counters = counters
+        self._error_counter = error_counter
+        self._log = log
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """False once `stop()` was called: a long round may check it between steps."""
+        return not self._stop.is_set()
+
+    def wake(self) -> None:
+        """Run a round now rather than at the next tick."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _run(self) -> None:
+        db: Database | None = None
+        try:
+            while not self._stop.is_set():
+                # Cleared before the round: a wake() during the round makes the next wait return at once.
+                self._wake.clear()
+                try:
+                    if db is None:
+                        db = open_database(self.db_path)
+                    self._tick(db)
+                except Exception as exc:  # a bad row, a locked file, a full disk: log, count, go on
+                    self._counters.inc(self._error_counter)
+                    self._log.error(
+                        "%s failed, next try in %.1f s: %s: %s", self.name, self.interval_s, type(exc).__name__, exc
+                    )
+                self._wake.wait(self.interval_s)
+        finally:
+            if db is not None:
+                db.close()
