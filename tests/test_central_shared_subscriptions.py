@@ -7,7 +7,11 @@ the two instances, so a file's segments, its fin and the event land on different
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +151,71 @@ def test_an_instance_stopped_mid_transfer_leaves_the_rest_to_the_other(
         assert [a["status"] for a in edge.acks_for(f.sha256)] == ["ok"]
     assert rows(tmp_path, "SELECT id FROM work_orders") == [(ok["work_order"],)]
     assert_evidence_intact(tmp_path, [f.data for f in bundle.files])
+
+
+# -- an instance killed with -9 ------------------------------------------------------------------
+
+
+def test_an_instance_killed_mid_transfer_loses_nothing_the_edges_resend_reaches_the_other(
+    tmp_path: Path, mosquitto: Mosquitto, key: wire.DeviceKey, hook: HookServer
+) -> None:
+    """Crash failover. Instance a (`python -m central run`, its own process) is killed with -9
+    while it holds part of a transfer. What the broker had handed it stays in its session, not
+    given to b; nothing is lost because the edge keeps the bundle until `event ok` and sends it
+    again, which b files alone. When a comes back, its session's stale copies are handled
+    idempotently: still one order, every file intact."""
+    config = instance_config(tmp_path, mosquitto.port, key, hook, "a")
+    config_file = tmp_path / "central-a.json"
+    config_file.write_text(config.model_dump_json())
+    log = tmp_path / "central-a.log"
+    repo = Path(__file__).resolve().parents[1]
+
+    def start_a() -> subprocess.Popen[bytes]:
+        seen = log.read_text().count("subscribed to") if log.exists() else 0
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "central", "run", "--config", str(config_file), "--no-api"],
+                cwd=repo, env={**os.environ, "PYTHONPATH": str(repo)}, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        wait_for(lambda: log.read_text().count("subscribed to") > seen, 30, f"instance a to subscribe (log {log})")
+        return proc
+
+    a = start_a()
+    b = CentralService(instance_config(tmp_path, mosquitto.port, key, hook, "b")).start()
+    e = TestEdge(mosquitto.port)
+    try:
+        assert b.wait_ready(10)
+        bundle = make_bundle(key, files=make_files(seed=11, clip_bytes=30 * SEGMENT, snap_bytes=3 * SEGMENT))
+        clip = bundle.files[0]
+        segments = e.segments(clip)
+        e.send_init(bundle, clip)
+        e.send_segments(bundle, clip, segments[:20])
+        wait_for(lambda: b.counters.get("received.file_segment", 0) > 0, 10, "b to receive segments")
+        a.send_signal(signal.SIGKILL)
+        assert a.wait(10) == -signal.SIGKILL
+        e.send_segments(bundle, clip, segments[20:])
+        e.send_fin(bundle, clip)
+        e.send_file(bundle, bundle.files[1])
+        e.send_event(bundle)
+        # No `event ok` yet, or a `missing`: the edge's uplink would resend the bundle after its
+        # ack timeout; here the test does, once, as it would.
+        if not e.acks_for(bundle.event_id, "ok"):
+            e.send_bundle(bundle)
+        ok = e.wait_ack(bundle.event_id, "ok", timeout=30)
+        assert rows(tmp_path, "SELECT id FROM work_orders") == [(ok["work_order"],)]
+        assert_evidence_intact(tmp_path, [f.data for f in bundle.files])
+
+        a = start_a()  # its session still holds what the broker had handed it before the kill
+        e.send_event(bundle)  # one more copy, in case the session held nothing: answered ok, same order
+        wait_for(lambda: len(e.acks_for(bundle.event_id, "ok")) >= 2, 30, "the repeated event's ack")
+        assert {x["work_order"] for x in e.acks_for(bundle.event_id, "ok")} == {ok["work_order"]}
+        assert rows(tmp_path, "SELECT id FROM work_orders") == [(ok["work_order"],)]
+        assert rows(tmp_path, "SELECT count(*) FROM events") == [(1,)]
+    finally:
+        e.close()
+        b.stop()
+        if a.poll() is None:
+            a.send_signal(signal.SIGTERM)
+            a.wait(20)
+    assert_evidence_intact(tmp_path, [f.data for f in bundle.files])
+    assert "Traceback" not in log.read_text()
