@@ -126,11 +126,21 @@ class CentralService:
         cfg = self.config
         if cfg.notify.process and self._sender is None and self.clock is system_clock:
             return NotifierProcess(
-                cfg.db_path, cfg.notify, evidence_dir=cfg.evidence_dir, sender_factory=self._sender_factory
+                cfg.db_path,
+                cfg.notify,
+                evidence_dir=cfg.evidence_dir,
+                sender_factory=self._sender_factory,
+                owner=cfg.broker.client_id,  # unique among the instances sharing the outbox
             )
         sender = self._sender or (self._sender_factory or (lambda: AppriseSender(cfg.notify.all_urls())))()
         return NotificationWorker(
-            cfg.db_path, cfg.notify, sender, self._counters, self.clock, evidence_dir=cfg.evidence_dir
+            cfg.db_path,
+            cfg.notify,
+            sender,
+            self._counters,
+            self.clock,
+            evidence_dir=cfg.evidence_dir,
+            owner=cfg.broker.client_id,
         )
 
     def sweep_now(self) -> None:

@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from central.config import NotifyConfig
 from central.counters import Counters
 from central.notify import AppriseSender, NotificationWorker, order_opened_message, retry_delay
-from central.store import channel_id, enqueue_notification, open_database
+from central.store import channel_id, claim_notification, enqueue_notification, open_database, release_claims
 
 
 class Clock:
@@ -118,3 +118,40 @@ def test_a_channel_no_longer_configured_fails_without_retry(
     [row] = list(db.query("SELECT * FROM notifications"))
     assert row["status"] == "failed" and "no longer configured" in row["last_error"]
     assert hook.bodies == []
+
+
+def test_a_notifier_starting_up_leaves_another_live_instances_claim_alone_until_it_is_stale(
+    tmp_path: Path, db: Database, hook: HookServer
+) -> None:
+    """Several instances share the outbox. Instance a claimed a message and is sending it; b
+    starts up: b must not send it too. Only when a's claim is older than the lease (a must be
+    gone) does b send it; a restarting releases its own claim at once."""
+    clock = Clock()
+    enqueue(db, [hook.url], clock.now)
+    [row] = list(db.query("SELECT id FROM notifications"))
+    claimed = claim_notification(db, row["id"], owner="central-a", now=clock.now)
+    assert claimed is not None and claimed["claimed_by"] == "central-a"
+
+    cfg = NotifyConfig(urls=[hook.url], claim_lease_s=600.0)
+    b = NotificationWorker(tmp_path / "gw.db", cfg, AppriseSender([hook.url]), Counters(), clock, owner="central-b")
+    clock.now += 60.0
+    assert b.release_stale_claims(db) == 0 and b.deliver_due(db) == 0
+    assert hook.bodies == []  # a's message is not sent twice
+
+    a = NotificationWorker(tmp_path / "gw.db", cfg, AppriseSender([hook.url]), Counters(), clock, owner="central-a")
+    assert a.release_stale_claims(db) == 1  # a's own claim, left by a's previous run
+    claim_notification(db, row["id"], owner="central-a", now=clock.now)  # a claims it again, then dies
+    clock.now += 599.0
+    assert b.release_stale_claims(db) == 0  # not stale yet
+    clock.now += 2.0
+    assert b.release_stale_claims(db) == 1 and b.deliver_due(db) == 1
+    assert len(hook.bodies) == 1
+    [row] = list(db.query("SELECT status, claimed_by FROM notifications"))
+    assert row["status"] == "sent" and row["claimed_by"] == "central-b"
+
+
+def test_claims_from_before_owners_were_recorded_are_released_at_start(db: Database) -> None:
+    enqueue(db, ["json://127.0.0.1:9/hook"], 0.0)
+    db.execute("UPDATE notifications SET status = 'sending', claimed_by = NULL, claimed_at = NULL")
+    db.conn.commit()
+    assert release_claims(db, owner="central-a", now=1.0) == 1

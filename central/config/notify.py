@@ -102,6 +102,9 @@ class NotifyConfig(Strict):
     # Deliver from a child process of the service (central.notify.process), so that Apprise's
     # Python never holds up ingest; false: a thread of the service's own process.
     process: bool = True
+    # A message claimed for sending longer ago than this is taken to be a dead instance's and is
+    # sent again (several instances share the outbox); far above any send's time.
+    claim_lease_s: float = Field(default=600.0, gt=0)
 
     @field_validator("urls")
     @classmethod

@@ -63,6 +63,7 @@ def _serve(
     stop: EventLike,
     counts: SynchronizedArray[Any],
     sender_factory: Callable[[], Sender] | None,
+    owner: str,
     log_level: int,
     parent: int,
 ) -> None:
@@ -87,7 +88,7 @@ def _serve(
     threading.Thread(target=watch_parent, name="central-notify-parent", daemon=True).start()
     sender = sender_factory() if sender_factory is not None else AppriseSender(settings.all_urls())
     worker = NotificationWorker(
-        db_path, settings, sender, SharedCounts(counts), evidence_dir=evidence_dir, wake=wake, stop=stop
+        db_path, settings, sender, SharedCounts(counts), evidence_dir=evidence_dir, wake=wake, stop=stop, owner=owner
     )
     worker.run()
 
@@ -102,13 +103,17 @@ class NotifierProcess:
         *,
         evidence_dir: Path | None = None,
         sender_factory: Callable[[], Sender] | None = None,
+        owner: str = "notifier",
     ) -> None:
+        """`owner`: the notifier's name in the outbox's claims (NotificationWorker's)."""
         ctx = mp.get_context("spawn")  # a fresh interpreter: no copy of the parent's threads or locks
         self._ctx = ctx
         self._wake = ctx.Event()
         self._stop = ctx.Event()
         self._counts = SharedCounts(ctx.Array("q", len(COUNTER_NAMES)))
-        self._args = (db_path, settings, evidence_dir, self._wake, self._stop, self._counts._values, sender_factory)
+        self._args = (
+            db_path, settings, evidence_dir, self._wake, self._stop, self._counts._values, sender_factory, owner
+        )  # fmt: skip
         self._process: Any = None
 
     @property

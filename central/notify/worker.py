@@ -27,6 +27,9 @@ __all__ = ["COUNTER_NAMES", "CounterSink", "EventLike", "NotificationWorker", "r
 
 log = logging.getLogger("central.notify")
 
+# How often a running notifier looks for claims another instance left behind when it died.
+_RELEASE_EVERY_S = 60.0
+
 # Every count the worker keeps (central.notify.process shares exactly these with its parent).
 COUNTER_NAMES = ("notifications_sent", "notification_retries", "notifications_failed")
 
@@ -64,8 +67,12 @@ class NotificationWorker:
         *,
         wake: EventLike | None = None,
         stop: EventLike | None = None,
+        owner: str = "notifier",
     ) -> None:
+        """`owner`: this notifier's name in the outbox's claims, unique among the central
+        instances sharing the database (the service passes its broker client_id)."""
         self.db_path = db_path
+        self.owner = owner
         self.evidence = ContentStore(evidence_dir) if evidence_dir is not None else None
         self.settings = settings
         self.sender = sender
@@ -81,7 +88,7 @@ class NotificationWorker:
         for due in rows:
             if self._stop.is_set():
                 break
-            row = claim_notification(db, int(due["id"]))
+            row = claim_notification(db, int(due["id"]), owner=self.owner, now=self.clock())
             if row is None:
                 continue
             error: str | None = None
@@ -125,6 +132,13 @@ class NotificationWorker:
                 )
         return len(rows)
 
+    def release_stale_claims(self, db: Database) -> int:
+        """Put back to pending this notifier's own leftover claims and anyone's stale ones."""
+        released = release_claims(db, owner=self.owner, now=self.clock(), lease_s=self.settings.claim_lease_s)
+        if released:
+            log.warning("%d notification(s) left 'sending' by a stopped notifier go out again", released)
+        return released
+
     def _attachments(self, row: dict[str, Any]) -> list[Path]:
         """The stored evidence files the message may carry; a missing one is left out, not fatal."""
         if self.evidence is None:
@@ -156,14 +170,17 @@ class NotificationWorker:
     def run(self) -> None:
         """The loop: deliver what is due, then wait for `wake()` or poll_s; until stopped."""
         db = open_database(self.db_path)
+        released_at = float("-inf")
         try:
-            released = release_claims(db)
-            if released:
-                log.warning("%d notification(s) left 'sending' by a stopped notifier go out again", released)
             while not self._stop.is_set():
                 # Cleared before the pass: a wake() during the pass makes the next wait return at once.
                 self._wake.clear()
                 try:
+                    if self.clock() - released_at >= _RELEASE_EVERY_S:
+                        # At start (this notifier's own claims: it stopped between a send and its
+                        # record), then now and then (claims of an instance that died, once stale).
+                        released_at = self.clock()
+                        self.release_stale_claims(db)
                     self.deliver_due(db)
                 except Exception as exc:
                     log.error(

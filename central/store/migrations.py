@@ -111,11 +111,21 @@ def _v4_retention(db: Database) -> None:
     _run(db, V4_RETENTION)
 
 
+# -- 5: who claimed an outbox message, and when --------------------------------------------------
+
+
+def _v5_claim_owner(db: Database) -> None:
+    # Several instances share the outbox: a notifier starting up may release only its own
+    # claims, or those so old that their notifier must be gone (central.store.outbox.release_claims).
+    _add_columns(db, "notifications", [("claimed_by", "TEXT"), ("claimed_at", "REAL")])
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "first release: devices, events, evidence, work orders, outbox", _v1_first_release),
     (2, "case flow: statuses, deadlines, escalation, history, extensions, spots, cameras", _v2_case_flow),
     (3, "outbox per recipient with grouping", _v3_outbox),
     (4, "evidence retention: legal holds, purged files", _v4_retention),
+    (5, "outbox claims name their notifier", _v5_claim_owner),
 )
 
 

@@ -9,6 +9,7 @@ Every attempt is a row of `notification_attempts`: the delivery log, per recipie
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -64,15 +65,20 @@ def due_notifications(db: Database, now: float, limit: int = 50) -> list[dict[st
     )
 
 
-def claim_notification(db: Database, notification_id: int) -> dict[str, Any] | None:
-    """Mark a pending message 'sending' and return it as it is now; None if it is not pending.
+def claim_notification(
+    db: Database, notification_id: int, *, owner: str = "notifier", now: float | None = None
+) -> dict[str, Any] | None:
+    """Mark a pending message 'sending' by `owner` (a notifier's name, unique among the instances
+    sharing the database) and return it as it is now; None if it is not pending.
 
     From here on no notice joins it (grouping appends only to pending messages), so what is
     sent is exactly what the row says.
     """
     with immediate(db):
         cursor = db.execute(
-            "UPDATE notifications SET status = 'sending' WHERE id = ? AND status = 'pending'", [notification_id]
+            "UPDATE notifications SET status = 'sending', claimed_by = ?, claimed_at = ?"
+            " WHERE id = ? AND status = 'pending'",
+            [owner, time.time() if now is None else now, notification_id],
         )
         if cursor.rowcount != 1:
             return None
@@ -80,10 +86,23 @@ def claim_notification(db: Database, notification_id: int) -> dict[str, Any] | N
     return rows[0]
 
 
-def release_claims(db: Database) -> int:
-    """Back to pending whatever a stopped notifier left 'sending' (sent at least once, maybe twice)."""
+def release_claims(db: Database, *, owner: str = "notifier", now: float | None = None, lease_s: float = 600.0) -> int:
+    """Back to pending what a stopped notifier left 'sending' (sent at least once, maybe twice).
+
+    Only `owner`'s own claims (its previous run stopped between a send and its record), claims
+    older than `lease_s` (their notifier, another instance's, must be gone: a send takes seconds),
+    and claims from before owners were recorded. A claim another live instance holds is left
+    alone, so it does not go out twice.
+    """
+    stale_before = (time.time() if now is None else now) - lease_s
     with immediate(db):
-        return int(db.execute("UPDATE notifications SET status = 'pending' WHERE status = 'sending'").rowcount)
+        return int(
+            db.execute(
+                "UPDATE notifications SET status = 'pending', claimed_by = NULL, claimed_at = NULL"
+                " WHERE status = 'sending' AND (claimed_by IS NULL OR claimed_by = ? OR claimed_at < ?)",
+                [owner, stale_before],
+            ).rowcount
+        )
 
 
 def record_attempt(
