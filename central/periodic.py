@@ -2,8 +2,10 @@
 
 The deadline sweep and the retention sweep both run this way: a thread of the service with its
 own database connection (opened in the thread, closed when it stops), that must never die of a
-bad row or a locked file. `tick(db)` does one round; an exception from it is logged in one line,
-counted, and the next round comes at the next interval as usual.
+bad row or a locked file. `rounds_for(db)` is called once the thread's connection is open and
+returns the function that does one round (so what belongs to the connection, such as an audit
+hook, is made once); an exception from a round is logged in one line, counted, and the next
+round comes at the next interval as usual.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class PeriodicThread:
         name: str,
         db_path: Path,
         interval_s: float,
-        tick: Callable[[Database], None],
+        rounds_for: Callable[[Database], Callable[[], None]],
         *,
         counters: Counters,
         error_counter: str,
@@ -36,7 +38,7 @@ class PeriodicThread:
         self.name = name
         self.db_path = db_path
         self.interval_s = interval_s
-        self._tick = tick
+        self._rounds_for = rounds_for
         self._counters = counters
         self._error_counter = error_counter
         self._log = log
@@ -67,6 +69,7 @@ class PeriodicThread:
 
     def _run(self) -> None:
         db: Database | None = None
+        one_round: Callable[[], None] | None = None
         try:
             while not self._stop.is_set():
                 # Cleared before the round: a wake() during the round makes the next wait return at once.
@@ -74,7 +77,9 @@ class PeriodicThread:
                 try:
                     if db is None:
                         db = open_database(self.db_path)
-                    self._tick(db)
+                    if one_round is None:
+                        one_round = self._rounds_for(db)
+                    one_round()
                 except Exception as exc:  # a bad row, a locked file, a full disk: log, count, go on
                     self._counters.inc(self._error_counter)
                     self._log.error(

@@ -37,10 +37,8 @@ class Sweeper:
         self.interval_s = flow.config.escalation.sweep_s
         self._on_notification = on_notification
         self._audit_for = audit_for
-        self._audit: AuditHook | None = None  # made for the thread's connection, once
-        self._audit_db: Database | None = None
         self._periodic = PeriodicThread(
-            "central-sweep", db_path, self.interval_s, self._tick,
+            "central-sweep", db_path, self.interval_s, self._rounds_for,
             counters=counters, error_counter="sweep_errors", log=log,
         )
 
@@ -74,8 +72,10 @@ class Sweeper:
     def stop(self, timeout: float = 10.0) -> None:
         self._periodic.stop(timeout)
 
-    def _tick(self, db: Database) -> None:
-        if self._audit is None or self._audit_db is not db:
-            self._audit = self._audit_for(db) if self._audit_for is not None else None
-            self._audit_db = db
-        self.run_once(db, self._audit)
+    def _rounds_for(self, db: Database) -> Callable[[], None]:
+        audit = self._audit_for(db) if self._audit_for is not None else None
+
+        def one_round() -> None:
+            self.run_once(db, audit)
+
+        return one_round

@@ -46,10 +46,8 @@ class RetentionSweeper:
         self.clock = clock
         self.interval_s = config.sweep_s
         self._audit_for = audit_for
-        self._audit: AuditHook | None = None  # made for the thread's connection, once
-        self._audit_db: Database | None = None
         self._periodic = PeriodicThread(
-            "central-retention", db_path, self.interval_s, self._tick,
+            "central-retention", db_path, self.interval_s, self._rounds_for,
             counters=counters, error_counter="retention_errors", log=log,
         )  # fmt: skip
         self.sweeps = 0  # finished sweeps (tests poll it)
@@ -87,8 +85,11 @@ class RetentionSweeper:
         ensure_audit_schema(db)
         return AuditTrail(db)
 
-    def _tick(self, db: Database) -> None:
-        if self._audit is None or self._audit_db is not db:
-            self._audit, self._audit_db = self._hook(db), db
-        self.run_once(db, self._audit)
-        self.sweeps += 1
+    def _rounds_for(self, db: Database) -> Callable[[], None]:
+        audit = self._hook(db)
+
+        def one_round() -> None:
+            self.run_once(db, audit)
+            self.sweeps += 1
+
+        return one_round
