@@ -286,8 +286,7 @@ def central_process(config_path: str, ready: Any, stop: Any, notified: Any, out:
         kinds = _time_kinds(handler)
     handler.handle_or_defer = timed_handle  # type: ignore[method-assign]
     handler.after_commit = timed_after_commit  # type: ignore[method-assign]
-    if service.wait_ready(30):
-        time.sleep(2.0)  # the notifier process's imports are not part of the run
+    if service.wait_ready(30):  # (with the notifier process started: its imports are not part of the run)
         ready.set()
     cpu_at_ready = process_tree_cpu_s(os.getpid())  # (not counting the imports and the start)
     threads_at_ready = thread_cpu_seconds()

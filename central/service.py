@@ -4,6 +4,7 @@ retention sweep, around one data directory."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from types import TracebackType
 
@@ -149,8 +150,13 @@ class CentralService:
             self._sweeper.wake()
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
-        """True once connected and subscribed."""
-        return self._consumer is not None and self._consumer.subscribed.wait(timeout)
+        """True once connected and subscribed, and a notifier process (if any) has started."""
+        deadline = time.monotonic() + timeout
+        if self._consumer is None or not self._consumer.subscribed.wait(timeout):
+            return False
+        if isinstance(self._notifier, NotifierProcess):
+            return self._notifier.wait_ready(max(0.0, deadline - time.monotonic()))
+        return True
 
     def stop(self) -> None:
         if self._consumer is not None:

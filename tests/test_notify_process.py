@@ -72,6 +72,7 @@ def test_the_child_delivers_what_this_process_queued_and_counts_show_here(tmp_pa
     notifier.start()
     try:
         assert notifier.pid is not None and notifier.pid != os.getpid()
+        assert notifier.wait_ready(30)  # the child has imported and built its sender
         enqueue(db_path, hook.url, "WO-20270115-000001")
         notifier.wake()
         wait_for(lambda: len(hook.bodies) == 1, 30, "the first notification at the hook")

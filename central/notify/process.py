@@ -61,6 +61,7 @@ def _serve(
     evidence_dir: Path | None,
     wake: EventLike,
     stop: EventLike,
+    ready: EventLike,
     counts: SynchronizedArray[Any],
     sender_factory: Callable[[], Sender] | None,
     owner: str,
@@ -90,6 +91,7 @@ def _serve(
     worker = NotificationWorker(
         db_path, settings, sender, SharedCounts(counts), evidence_dir=evidence_dir, wake=wake, stop=stop, owner=owner
     )
+    ready.set()  # imported and built: what comes now is the notifier's work
     worker.run()
 
 
@@ -110,15 +112,21 @@ class NotifierProcess:
         self._ctx = ctx
         self._wake = ctx.Event()
         self._stop = ctx.Event()
+        self._ready = ctx.Event()
         self._counts = SharedCounts(ctx.Array("q", len(COUNTER_NAMES)))
         self._args = (
-            db_path, settings, evidence_dir, self._wake, self._stop, self._counts._values, sender_factory, owner
+            db_path, settings, evidence_dir, self._wake, self._stop, self._ready, self._counts._values,
+            sender_factory, owner,
         )  # fmt: skip
         self._process: Any = None
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        """True once the child has started and built its sender (its imports take a second or so)."""
+        return bool(self._ready.wait(timeout))
 
     def counts(self) -> dict[str, int]:
         """The worker's counts so far (notifications_sent, notification_retries, notifications_failed)."""
@@ -129,6 +137,7 @@ class NotifierProcess:
 
     def start(self) -> None:
         self._stop.clear()
+        self._ready.clear()
         level = logging.getLogger().getEffectiveLevel()
         self._process = self._ctx.Process(
             target=_serve, args=(*self._args, level, os.getpid()), name="central-notify"
