@@ -170,6 +170,12 @@ class NotificationWorker:
     def run(self) -> None:
         """The loop: deliver what is due, then wait for `wake()` or poll_s; until stopped."""
         db = open_database(self.db_path)
+        # The notifier's commits (claims, attempts) need not wait for the disk: a claim lost to a
+        # power cut leaves the message pending, which is what the restart's release_stale_claims
+        # makes of an own claim anyway, and a lost record only sends that one message again (as
+        # a crash between a send and its record already can). Ingest fsyncs the same WAL after
+        # every batch, which makes these commits durable within moments. Saves two fsyncs a message.
+        db.execute("PRAGMA synchronous=NORMAL")
         released_at = float("-inf")
         try:
             while not self._stop.is_set():
