@@ -124,6 +124,25 @@ def test_one_message_per_recipient_and_site_while_pending_then_spaced_by_group_s
     assert [(m["items"], m["scheduled_at"]) for m in second] == [(2, T0 + 300)]
 
 
+def test_a_pending_message_keeps_its_notices_per_kind_and_an_older_one_is_counted(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 2, "repeat_s": HOUR})
+    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+    for i in range(2):
+        file(flow, db, manifest(f"00000000000{i}", zone=f"z{i}"))
+    [message] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    assert json.loads(message["kinds"]) == {"opened": 2}
+    # A message queued before the column existed (NULL), with a title that says nothing useful:
+    # the notices joining it are counted from its items, not read from the title.
+    db.execute("UPDATE notifications SET kinds = NULL, title = 'edited' WHERE id = ?", [message["id"]])
+    file(flow, db, manifest("000000000002", zone="z2"))
+    [message] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    assert message["title"] == "[garbagewatch] site site-a: 3 notices (3 opened)"
+    assert json.loads(message["kinds"]) == {"opened": 3} and message["items"] == 3
+
+
 def test_a_spot_flipping_between_garbage_and_clean_reopens_once_per_repeat_interval(
     tmp_path: Path, db: Database, clock: Clock
 ) -> None:

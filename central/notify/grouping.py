@@ -141,7 +141,7 @@ def _enqueue(db: Database, todo: list[tuple[Notice, Target]], now: float, policy
         ],
     )
     db.conn.executemany(
-        "UPDATE notifications SET title = ?, body = ?, items = ?, attachments = ? WHERE id = ?",
+        "UPDATE notifications SET title = ?, body = ?, items = ?, kinds = ?, attachments = ? WHERE id = ?",
         [_composed(db, message, items, policy) for message, items in messages],
     )
     return sum(len(v) for v in groups.values())
@@ -152,7 +152,7 @@ class _Message:
     id: int
     site: str
     held: int  # notices it held before this call (0: made by this call)
-    tally: Counter[str] | None  # those notices per kind, when its title tells (None: count them)
+    tally: Counter[str] | None  # those notices per kind, when its `kinds` column tells (None: count them)
     attachments: list[str]
 
 
@@ -161,48 +161,43 @@ def _message_for(
 ) -> _Message:
     """The group's pending message, or a new one `group_s` after the group's last."""
     latest = db.execute(
-        "SELECT id, status, scheduled_at, attachments, items, kind, title FROM notifications WHERE channel = ?"
+        "SELECT id, status, scheduled_at, attachments, items, kinds FROM notifications WHERE channel = ?"
         " AND recipient = ? AND group_key = ? ORDER BY scheduled_at DESC, id DESC LIMIT 1",
         [channel, recipient, group],
     ).fetchone()
     if latest is not None and latest[1] == "pending":
         held = int(latest[4])
-        return _Message(int(latest[0]), first.site, held, _tally(latest[6], latest[5], held), json.loads(latest[3]))
+        return _Message(int(latest[0]), first.site, held, _tally(latest[5], held), json.loads(latest[3]))
     at = now if latest is None else max(now, float(latest[2]) + policy.group_s)
     cursor = db.execute(
         "INSERT INTO notifications (work_order_id, kind, channel, recipient, group_key, title, body, items,"
-        " attachments, status, attempts, scheduled_at, next_attempt_at, created_at)"
-        " VALUES (?, ?, ?, ?, ?, '', '', 0, '[]', 'pending', 0, ?, ?, ?)",
+        " kinds, attachments, status, attempts, scheduled_at, next_attempt_at, created_at)"
+        " VALUES (?, ?, ?, ?, ?, '', '', 0, '{}', '[]', 'pending', 0, ?, ?, ?)",
         [first.order_id, first.kind, channel, recipient, group, at, at, utc_iso(now)],
     )
     return _Message(int(cursor.lastrowid or 0), first.site, 0, Counter(), [])
 
 
-def _tally(title: str, first_kind: str, held: int) -> Counter[str] | None:
-    """The notices per kind a message holds, read back from the title `compose` gave it.
+def _tally(kinds: str | None, held: int) -> Counter[str] | None:
+    """The notices per kind the message holds, as its `kinds` column keeps them.
 
-    Counting its items instead costs a read of every one of them, each time notices join (a
-    sweep of 100,000 orders adds to the same messages again and again). None when the title
-    does not add up to `held` (then they are counted).
+    Saves reading every item each time notices join (a sweep of 100,000 orders adds to the same
+    messages again and again). None when the column is empty (a message queued before it
+    existed) or does not add up to `held`: then the items are counted.
     """
-    if held == 1:
-        return Counter({first_kind: 1})
-    _, sep, summary = title.rpartition(" notices (")
-    if not sep or not summary.endswith(")"):
+    if kinds is None:
         return None
-    tally: Counter[str] = Counter()
-    for part in summary[:-1].split(", "):
-        n, _, kind = part.partition(" ")
-        if not n.isdigit() or not kind:
-            return None
-        tally[kind.replace(" ", "_")] += int(n)  # compose writes 'still_overdue' as 'still overdue'
-    return tally if held > 1 and sum(tally.values()) == held else None
+    try:
+        tally = Counter({str(k): int(n) for k, n in json.loads(kinds).items()})
+    except (ValueError, TypeError, AttributeError):  # edited by hand: count instead
+        return None
+    return tally if sum(tally.values()) == held else None
 
 
 def _composed(
     db: Database, message: _Message, items: list[tuple[Notice, Target, str]], policy: GroupingPolicy
-) -> tuple[str, str, int, str, int]:
-    """(title, body, items, attachments, id) of the message once `items` joined it (already inserted)."""
+) -> tuple[str, str, int, str, str, int]:
+    """(title, body, items, kinds, attachments, id) of the message once `items` joined it (already inserted)."""
     attachments = message.attachments
     for notice, target, _ in items:
         if (
@@ -232,4 +227,4 @@ def _composed(
         kinds = Counter({str(k): int(n) for k, n in rows})
         total = sum(kinds.values())
     title, body = compose(message.site, shown, total, dict(kinds), policy)
-    return title, body, total, json.dumps(attachments), message.id
+    return title, body, total, json.dumps(dict(sorted(kinds.items()))), json.dumps(attachments), message.id

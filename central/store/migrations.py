@@ -120,12 +120,22 @@ def _v5_claim_owner(db: Database) -> None:
     _add_columns(db, "notifications", [("claimed_by", "TEXT"), ("claimed_at", "REAL")])
 
 
+# -- 6: an outbox message's notices per kind ---------------------------------------------------------
+
+
+def _v6_message_kinds(db: Database) -> None:
+    # Grouping keeps the tally of a pending message (JSON: kind -> notices) so that adding to it
+    # reads one row, not every item. NULL on older messages: their items are counted instead.
+    _add_columns(db, "notifications", [("kinds", "TEXT")])
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "first release: devices, events, evidence, work orders, outbox", _v1_first_release),
     (2, "case flow: statuses, deadlines, escalation, history, extensions, spots, cameras", _v2_case_flow),
     (3, "outbox per recipient with grouping", _v3_outbox),
     (4, "evidence retention: legal holds, purged files", _v4_retention),
     (5, "outbox claims name their notifier", _v5_claim_owner),
+    (6, "outbox messages keep their notices per kind", _v6_message_kinds),
 )
 
 
