@@ -6,6 +6,7 @@ code) and check that each kind of tampering is found and named.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import sqlite3
 import threading
@@ -13,6 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlite_utils import Database
 
 from central.api.context import ensure_api_schema
@@ -273,3 +277,20 @@ def test_the_settings_name_the_topic_the_publisher_uses() -> None:
     from central.audit import CHECKPOINT_TOPIC
 
     assert AuditSettings().checkpoint_topic == CHECKPOINT_TOPIC == "gw/central/v1/audit/checkpoint"
+
+
+# Any text SQLite can store as UTF-8 (no lone surrogates), control characters and non-ASCII included.
+_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    seq=st.integers(min_value=0, max_value=2**53 - 1),
+    fields=st.fixed_dictionaries(
+        {k: _text for k in ("at", "actor", "action", "subject", "reason", "detail", "prev_sha256")}
+    ),
+)
+def test_a_rows_hash_is_the_sha256_of_its_rfc8785_json(seq: int, fields: dict[str, str]) -> None:
+    # row_sha256 writes the JSON itself; rfc8785 is the reference it must match byte for byte.
+    expected = hashlib.sha256(rfc8785.dumps({"seq": seq, **fields})).hexdigest()
+    assert row_sha256(seq=seq, **fields) == expected
