@@ -280,7 +280,7 @@ def test_the_settings_name_the_topic_the_publisher_uses() -> None:
 
 
 # Any text SQLite can store as UTF-8 (no lone surrogates), control characters and non-ASCII included.
-_text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
 @settings(deadline=None, max_examples=300)
