@@ -31,6 +31,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 import wire
 from bench._proc_cpu import children_cpu_s, cpu_seconds, process_tree_cpu_s, thread_cpu_seconds
 from wire.messages import SEGMENT_BYTES
+from wire.sockets import send_at_once
 from wire.timefmt import format_ts
 from wire.topics import CENTRAL_SUBSCRIPTIONS, TopicKind, ack_topic, event_topic, file_topic
 
@@ -131,6 +132,7 @@ class SimEdge:
         self.client.max_inflight_messages_set(20)
         self.client.on_publish = self._on_publish
         self.client.on_message = self._on_message
+        self.client.on_socket_open = send_at_once  # as the edge uplink does
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
         self.client.connect("127.0.0.1", port)

@@ -45,6 +45,7 @@ from central.config import BrokerConfig
 from central.counters import Counters
 from central.ingest.durability import commits_not_waiting, fsync_wal, wal_path
 from central.ingest.handler import IngestHandler, Outgoing
+from wire.sockets import send_at_once
 from wire.topics import CENTRAL_SUBSCRIPTIONS
 
 __all__ = ["MqttConsumer"]
@@ -133,6 +134,7 @@ class MqttConsumer:
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self.client.on_unsubscribe = lambda *_: self._unsubscribed.set()
+        self.client.on_socket_open = send_at_once  # acks and PUBACKs are small: no Nagle delay
 
     def start(self) -> None:
         if self.shared and self.broker.session_expiry_s > 3600:

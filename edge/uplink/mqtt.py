@@ -31,6 +31,7 @@ from edge.uplink.acks import GIVEN_UP, AckHandler
 from edge.uplink.tracker import DeliveryTracker
 from wire import topics
 from wire.messages import SEGMENT_BYTES
+from wire.sockets import send_at_once
 from wire.timefmt import format_ts
 
 __all__ = ["Uplink"]
@@ -123,6 +124,7 @@ class Uplink:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_publish = self._on_publish
+        self.client.on_socket_open = send_at_once  # a fin or an event right behind a segment goes out at once
 
     # -- lifecycle ----------------------------------------------------------------------------
 

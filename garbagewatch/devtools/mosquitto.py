@@ -43,6 +43,7 @@ class Mosquitto:
             "max_packet_size 8388608",
             "max_queued_messages 100000",
             "max_inflight_messages 100",
+            "set_tcp_nodelay true",  # as configs/mosquitto/garbagewatch.conf (wire.sockets says why)
             f"persistence {'true' if self.persistence else 'false'}",
             f"persistence_location {self.workdir}/",
             "autosave_interval 1",
