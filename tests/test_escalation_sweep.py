@@ -97,15 +97,25 @@ def test_a_resolved_order_stops_its_clock_and_a_reopened_one_starts_it_again(
     assert notices(db, "overdue") == [("zhang", order_id, "overdue")]
 
 
+def grouping_flow(tmp_path: Path, clock: Clock) -> CaseFlow:
+    """A case flow grouping notices per person and site for 300 s, listing 2 of them in full."""
+    base = make_config(tmp_path)
+    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 2, "repeat_s": HOUR})
+    return CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+
+
+def zhangs_messages(db: Database) -> list[dict[str, Any]]:
+    """The outbox messages for zhang, the site's responsible person."""
+    return list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang' ORDER BY id"))
+
+
 def test_one_message_per_recipient_and_site_while_pending_then_spaced_by_group_s(
     tmp_path: Path, db: Database, clock: Clock
 ) -> None:
-    base = make_config(tmp_path)
-    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 2, "repeat_s": HOUR})
-    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
+    flow = grouping_flow(tmp_path, clock)
     for i in range(3):
         file(flow, db, manifest(f"00000000000{i}", zone=f"z{i}"))
-    [first] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    [first] = zhangs_messages(db)
     assert (first["items"], first["scheduled_at"]) == (3, T0)
     assert first["title"] == "[garbagewatch] site site-a: 3 notices (3 opened)"
     assert (
@@ -127,18 +137,16 @@ def test_one_message_per_recipient_and_site_while_pending_then_spaced_by_group_s
 def test_a_pending_message_keeps_its_notices_per_kind_and_an_older_one_is_counted(
     tmp_path: Path, db: Database, clock: Clock
 ) -> None:
-    base = make_config(tmp_path)
-    notify = NotifyConfig(**{**base.notify.model_dump(), "group_s": 300, "max_items": 2, "repeat_s": HOUR})
-    flow = CaseFlow(make_config(tmp_path, notify=notify), clock=clock)
-    for i in range(2):
-        file(flow, db, manifest(f"00000000000{i}", zone=f"z{i}"))
-    [message] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    flow = grouping_flow(tmp_path, clock)
+    file(flow, db, manifest("000000000000", zone="z0"))
+    file(flow, db, manifest("000000000001", zone="z1"))
+    [message] = zhangs_messages(db)
     assert json.loads(message["kinds"]) == {"opened": 2}
     # A message queued before the column existed (NULL), with a title that says nothing useful:
     # the notices joining it are counted from its items, not read from the title.
     db.execute("UPDATE notifications SET kinds = NULL, title = 'edited' WHERE id = ?", [message["id"]])
     file(flow, db, manifest("000000000002", zone="z2"))
-    [message] = list(db.query("SELECT * FROM notifications WHERE recipient = 'zhang'"))
+    [message] = zhangs_messages(db)
     assert message["title"] == "[garbagewatch] site site-a: 3 notices (3 opened)"
     assert json.loads(message["kinds"]) == {"opened": 3} and message["items"] == 3
 
