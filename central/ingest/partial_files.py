@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from central.evidence_store import fsync_and_release
 from central.ingest.ranges import Ranges, add_range
 
 __all__ = ["OpenPartials", "PendingStore", "TransferProgress", "fsync_file", "start_fsync", "write_segment"]
@@ -123,8 +124,17 @@ class OpenPartials:
 _FSYNCING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="central-fsync")
 
 
+def _fsync_complete(path: Path) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        fsync_and_release(fd)  # complete and verified: on its way into the evidence store
+    finally:
+        os.close(fd)
+
+
 def start_fsync(path: Path) -> Future[None]:
-    return _FSYNCING.submit(fsync_file, path)
+    """fsync a complete, verified partial file on a helper (and drop its pages from the cache)."""
+    return _FSYNCING.submit(_fsync_complete, path)
 
 
 @dataclass(frozen=True)
