@@ -1,11 +1,13 @@
 """A background thread that does one job at start, then every `interval_s`, or at once when woken.
 
-The deadline sweep and the retention sweep both run this way: a thread of the service with its
-own database connection (opened in the thread, closed when it stops), that must never die of a
-bad row or a locked file. `rounds_for(db)` is called once the thread's connection is open and
-returns the function that does one round (so what belongs to the connection, such as an audit
-hook, is made once); an exception from a round is logged in one line, counted, and the next
-round comes at the next interval as usual.
+The deadline sweep, the retention sweep and the notifier all run this way: a thread of the
+service with its own database connection (opened in the thread, closed when it stops), that
+must never die of a bad row or a locked file. (The notifier may instead run the same loop as the
+main thread of a child process, `run()`, with multiprocessing's events for `wake` and `stop`.)
+`rounds_for(db)` is called once the thread's connection is open and returns the function that
+does one round (so what belongs to the connection, such as an audit hook, is made once); an
+exception from a round is logged in one line, counted, and the next round comes at the next
+interval as usual.
 """
 
 from __future__ import annotations
@@ -14,13 +16,29 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 from sqlite_utils import Database
 
-from central.counters import Counters
 from central.store.database import open_database
 
-__all__ = ["PeriodicThread"]
+__all__ = ["CounterSink", "EventLike", "PeriodicThread"]
+
+
+class CounterSink(Protocol):
+    """central.counters.Counters, or the counts a notifier process shares with its parent."""
+
+    def inc(self, name: str, by: int = 1) -> None: ...
+    def snapshot(self) -> dict[str, int]: ...
+
+
+class EventLike(Protocol):
+    """threading.Event, or multiprocessing's Event when the loop runs in a process of its own."""
+
+    def set(self) -> None: ...
+    def clear(self) -> None: ...
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
 
 
 class PeriodicThread:
@@ -31,9 +49,11 @@ class PeriodicThread:
         interval_s: float,
         rounds_for: Callable[[Database], Callable[[], None]],
         *,
-        counters: Counters,
+        counters: CounterSink,
         error_counter: str,
         log: logging.Logger,
+        wake: EventLike | None = None,
+        stop: EventLike | None = None,
     ) -> None:
         self.name = name
         self.db_path = db_path
@@ -42,8 +62,8 @@ class PeriodicThread:
         self._counters = counters
         self._error_counter = error_counter
         self._log = log
-        self._stop = threading.Event()
-        self._wake = threading.Event()
+        self._stop: EventLike = stop if stop is not None else threading.Event()
+        self._wake: EventLike = wake if wake is not None else threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -57,7 +77,7 @@ class PeriodicThread:
 
     def start(self) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -67,7 +87,8 @@ class PeriodicThread:
             self._thread.join(timeout)
             self._thread = None
 
-    def _run(self) -> None:
+    def run(self) -> None:
+        """The loop itself, in the calling thread (`start` runs it in a thread of its own), until stopped."""
         db: Database | None = None
         one_round: Callable[[], None] | None = None
         try:

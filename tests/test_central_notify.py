@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from central_edge import HookServer
+from central_edge import HookServer, wait_for
 from sqlite_utils import Database
 
 from central.config import NotifyConfig
@@ -155,3 +155,18 @@ def test_claims_from_before_owners_were_recorded_are_released_at_start(db: Datab
     db.execute("UPDATE notifications SET status = 'sending', claimed_by = NULL, claimed_at = NULL")
     db.conn.commit()
     assert release_claims(db, owner="central-a", now=1.0) == 1
+
+
+def test_a_pass_that_fails_as_a_whole_is_counted_and_tried_again(tmp_path: Path) -> None:
+    # The database cannot be opened (its folder is a file): every pass fails, the notifier lives on.
+    (tmp_path / "not-a-folder").write_text("")
+    counters = Counters()
+    w = NotificationWorker(
+        tmp_path / "not-a-folder" / "gw.db", NotifyConfig(poll_s=0.05), AppriseSender([]), counters
+    )
+    w.start()
+    try:
+        wait_for(lambda: counters.snapshot().get("notifier_errors", 0) >= 2, what="two failed passes")
+    finally:
+        w.stop()
+    assert counters.snapshot().get("notifications_sent", 0) == 0

@@ -29,7 +29,8 @@ from typing import Any
 
 from central.config import NotifyConfig
 from central.notify.sender import AppriseSender, Sender
-from central.notify.worker import COUNTER_NAMES, EventLike, NotificationWorker
+from central.notify.worker import COUNTER_NAMES, NotificationWorker
+from central.periodic import EventLike
 
 __all__ = ["NotifierProcess"]
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from sqlite_utils import Database
 
 from central.config import NotifyConfig
 from central.evidence_store import ContentStore
 from central.notify.sender import DeliveryError, Sender
-from central.store.database import open_database
+from central.periodic import CounterSink, EventLike, PeriodicThread
 from central.store.outbox import claim_notification, due_notifications, record_attempt, release_claims
 from central.timefmt import Clock, system_clock
 
@@ -31,23 +31,8 @@ log = logging.getLogger("central.notify")
 _RELEASE_EVERY_S = 60.0
 
 # Every count the worker keeps (central.notify.process shares exactly these with its parent).
-COUNTER_NAMES = ("notifications_sent", "notification_retries", "notifications_failed")
-
-
-class CounterSink(Protocol):
-    """central.counters.Counters, or the counts a notifier process shares with its parent."""
-
-    def inc(self, name: str, by: int = 1) -> None: ...
-    def snapshot(self) -> dict[str, int]: ...
-
-
-class EventLike(Protocol):
-    """threading.Event, or multiprocessing's Event when the worker runs in a process of its own."""
-
-    def set(self) -> None: ...
-    def clear(self) -> None: ...
-    def is_set(self) -> bool: ...
-    def wait(self, timeout: float | None = None) -> bool: ...
+# notifier_errors: passes that failed as a whole (the database locked or gone), tried again.
+COUNTER_NAMES = ("notifications_sent", "notification_retries", "notifications_failed", "notifier_errors")
 
 
 def retry_delay(attempts: int, first_retry_s: float, max_retry_s: float) -> float:
@@ -78,15 +63,18 @@ class NotificationWorker:
         self.sender = sender
         self.counters = counters
         self.clock = clock
-        self._wake: EventLike = wake if wake is not None else threading.Event()
-        self._stop: EventLike = stop if stop is not None else threading.Event()
-        self._thread: threading.Thread | None = None
+        # One pass at start, then whenever woken or every poll_s; a failed pass is logged, counted
+        # and tried again at the next one.
+        self._periodic = PeriodicThread(
+            "central-notify", db_path, settings.poll_s, self._rounds_for,
+            counters=counters, error_counter="notifier_errors", log=log, wake=wake, stop=stop,
+        )  # fmt: skip
 
     def deliver_due(self, db: Database) -> int:
         """One pass over the due notifications; return how many were attempted."""
         rows = due_notifications(db, self.clock())
         for due in rows:
-            if self._stop.is_set():
+            if not self._periodic.running:
                 break
             row = claim_notification(db, int(due["id"]), owner=self.owner, now=self.clock())
             if row is None:
@@ -153,23 +141,20 @@ class NotificationWorker:
         return files
 
     def wake(self) -> None:
-        self._wake.set()
+        self._periodic.wake()
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name="central-notify", daemon=True)
-        self._thread.start()
+        """Run the loop in a thread of this process."""
+        self._periodic.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+        self._periodic.stop(timeout)
 
     def run(self) -> None:
-        """The loop: deliver what is due, then wait for `wake()` or poll_s; until stopped."""
-        db = open_database(self.db_path)
+        """Run the loop in the calling thread until stopped (the notifier process's main)."""
+        self._periodic.run()
+
+    def _rounds_for(self, db: Database) -> Callable[[], None]:
         # The notifier's commits (claims, attempts) need not wait for the disk: a claim lost to a
         # power cut leaves the message pending, which is what the restart's release_stale_claims
         # makes of an own claim anyway, and a lost record only sends that one message again (as
@@ -177,24 +162,14 @@ class NotificationWorker:
         # every batch, which makes these commits durable within moments. Saves two fsyncs a message.
         db.execute("PRAGMA synchronous=NORMAL")
         released_at = float("-inf")
-        try:
-            while not self._stop.is_set():
-                # Cleared before the pass: a wake() during the pass makes the next wait return at once.
-                self._wake.clear()
-                try:
-                    if self.clock() - released_at >= _RELEASE_EVERY_S:
-                        # At start (this notifier's own claims: it stopped between a send and its
-                        # record), then now and then (claims of an instance that died, once stale).
-                        released_at = self.clock()
-                        self.release_stale_claims(db)
-                    self.deliver_due(db)
-                except Exception as exc:
-                    log.error(
-                        "notifier pass failed, next try in %.1f s: %s: %s",
-                        self.settings.poll_s,
-                        type(exc).__name__,
-                        exc,
-                    )
-                self._wake.wait(self.settings.poll_s)
-        finally:
-            db.close()
+
+        def one_pass() -> None:
+            nonlocal released_at
+            if self.clock() - released_at >= _RELEASE_EVERY_S:
+                # At start (this notifier's own claims: it stopped between a send and its
+                # record), then now and then (claims of an instance that died, once stale).
+                released_at = self.clock()
+                self.release_stale_claims(db)
+            self.deliver_due(db)
+
+        return one_pass
