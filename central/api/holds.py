@@ -7,6 +7,7 @@ caller as actor. An order at a site the caller does not see answers 404, as ever
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -19,6 +20,7 @@ from central.caseflow.hooks import order_subject
 from central.retention.holds import (
     MAX_REASON_CHARS,
     AlreadyHeld,
+    Hold,
     HoldError,
     NoSuchOrder,
     NotHeld,
@@ -50,32 +52,32 @@ def _refused(exc: HoldError, order_id: str) -> ApiError:
     return ApiError(422, "invalid_request", str(exc))
 
 
+def _change_hold(
+    c: CallerDep, order_id: str, body: HoldIn, change: Callable[..., Hold], counter: str
+) -> dict[str, Any]:
+    """Place or release (`change`) the order's hold, as the caller, after the same checks."""
+    c.require(Permission.EVIDENCE_HOLD, order_subject(order_id))
+    visible_order(c, order_id)
+    try:
+        hold = change(c.db, order_id, reason=body.reason, actor=c.actor, audit=c.audit, now=c.ctx.clock())
+    except HoldError as exc:
+        raise _refused(exc, order_id) from None
+    c.ctx.counters.inc(counter)
+    return hold.as_dict()
+
+
 @router.post(
     "/orders/{order_id}/hold",
     status_code=201,
     summary="Place a legal hold: the order's evidence is kept whatever the retention period",
 )
 def place(c: CallerDep, order_id: Annotated[str, OrderIdPath], body: HoldIn) -> dict[str, Any]:
-    c.require(Permission.EVIDENCE_HOLD, order_subject(order_id))
-    visible_order(c, order_id)
-    try:
-        hold = place_hold(c.db, order_id, reason=body.reason, actor=c.actor, audit=c.audit, now=c.ctx.clock())
-    except HoldError as exc:
-        raise _refused(exc, order_id) from None
-    c.ctx.counters.inc("api_hold_placed")
-    return hold.as_dict()
+    return _change_hold(c, order_id, body, place_hold, "api_hold_placed")
 
 
 @router.post("/orders/{order_id}/hold/release", summary="Release the order's legal hold (retention applies again)")
 def release(c: CallerDep, order_id: Annotated[str, OrderIdPath], body: HoldIn) -> dict[str, Any]:
-    c.require(Permission.EVIDENCE_HOLD, order_subject(order_id))
-    visible_order(c, order_id)
-    try:
-        hold = release_hold(c.db, order_id, reason=body.reason, actor=c.actor, audit=c.audit, now=c.ctx.clock())
-    except HoldError as exc:
-        raise _refused(exc, order_id) from None
-    c.ctx.counters.inc("api_hold_released")
-    return hold.as_dict()
+    return _change_hold(c, order_id, body, release_hold, "api_hold_released")
 
 
 @router.get("/holds", summary="The active legal holds on orders the caller may see, oldest first")
