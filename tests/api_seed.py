@@ -7,15 +7,22 @@ bundles from a test edge. Tests copy the directory (`clone`), so each starts fro
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from central_edge import TestEdge, make_bundle
+from fastapi.testclient import TestClient
 
 import wire
 from central import BrokerConfig, CentralConfig, CentralService, DeviceConfig
-from central.api.context import ensure_api_schema
+from central.api.app import create_app
+from central.api.context import ApiContext, ensure_api_schema
+from central.api.settings import ApiSettings
 from central.audit.chain import AuditTrail
 from central.auth.tokens import create_token
 from central.store.database import open_database
@@ -95,3 +102,46 @@ def make_token(data_dir: Path, name: str, role: str, **kwargs: object) -> str:
     finally:
         db.close()
     return text
+
+
+@dataclass
+class Api:
+    """The JSON API of a seeded copy, called as one of `tokens`' holders ('admin', 'sup_a', ...)."""
+
+    client: TestClient
+    data_dir: Path
+    seed: Seed
+    tokens: dict[str, str]
+
+    def get(self, who: str, path: str, **kw: Any) -> Any:
+        return self.client.get(path, headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)
+
+    def post(self, who: str, path: str, **kw: Any) -> Any:
+        return self.client.post(path, headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)
+
+    def audit(self, action: str | None = None) -> list[dict[str, Any]]:
+        """The audit rows (of `action` only, if given), oldest first."""
+        conn = sqlite3.connect(self.data_dir / "garbagewatch.db")
+        conn.row_factory = sqlite3.Row
+        try:
+            sql, params = "SELECT * FROM audit_log ORDER BY seq", []
+            if action is not None:
+                sql, params = "SELECT * FROM audit_log WHERE action = ? ORDER BY seq", [action]
+            return [dict(r) for r in conn.execute(sql, params)]
+        finally:
+            conn.close()
+
+
+@contextmanager
+def api_on_copy(seed: Seed, data_dir: Path) -> Iterator[tuple[TestClient, Path, dict[str, str]]]:
+    """The app on a fresh copy of the seed at `data_dir`, with a token per role: (client, data_dir, tokens)."""
+    clone(seed, data_dir)
+    tokens = {
+        "admin": make_token(data_dir, "admin-1", "admin"),
+        "sup_a": make_token(data_dir, "sup-a", "supervisor", sites=["site-a"]),
+        "auditor": make_token(data_dir, "auditor-1", "auditor"),
+        "hotline": make_token(data_dir, "hotline", "integration"),
+    }
+    ctx = ApiContext(CentralConfig(data_dir=data_dir), ApiSettings())
+    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+        yield client, data_dir, tokens

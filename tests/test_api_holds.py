@@ -3,22 +3,15 @@ holding camera orders filed over MQTT (tests/api_seed.py)."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from api_seed import Seed, clone, make_token, seed_camera_orders
-from fastapi.testclient import TestClient
+from api_seed import Api, Seed, api_on_copy, seed_camera_orders
 
-from central.api.app import create_app
-from central.api.context import ApiContext
-from central.api.settings import ApiSettings
 from central.audit.chain import AuditTrail
-from central.config import CentralConfig, RetentionConfig
+from central.config import RetentionConfig
 from central.evidence_store import ContentStore
 from central.retention.sweep import SweepResult, sweep
 from central.store.database import open_database
@@ -33,60 +26,32 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     return seed_camera_orders(tmp_path_factory.mktemp("seed"))
 
 
-@dataclass
-class Api:
-    client: TestClient
-    data_dir: Path
-    seed: Seed
-    tokens: dict[str, str]
+def close_order(api: Api, order_id: str) -> None:
+    for action in ("verify", "close"):
+        r = api.post("admin", f"/api/v1/orders/{order_id}/actions", json={"action": action})
+        assert r.status_code == 200, r.text
 
-    def get(self, who: str, path: str) -> Any:
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.tokens[who]}"})
 
-    def post(self, who: str, path: str, body: dict[str, Any]) -> Any:
-        return self.client.post(path, json=body, headers={"Authorization": f"Bearer {self.tokens[who]}"})
-
-    def audit(self, action: str) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.data_dir / "garbagewatch.db")
-        conn.row_factory = sqlite3.Row
-        try:
-            return [dict(r) for r in conn.execute("SELECT * FROM audit_log WHERE action = ? ORDER BY seq", [action])]
-        finally:
-            conn.close()
-
-    def close_order(self, order_id: str) -> None:
-        for action in ("verify", "close"):
-            r = self.post("admin", f"/api/v1/orders/{order_id}/actions", {"action": action})
-            assert r.status_code == 200, r.text
-
-    def retention_sweep(self, days_later: float) -> SweepResult:
-        """The service's sweep, run now as if `days_later` days had passed (30 days' retention)."""
-        db = open_database(self.data_dir / "garbagewatch.db")
-        try:
-            store = ContentStore(self.data_dir / "evidence")
-            now = time.time() + days_later * DAY
-            return sweep(db, store, RetentionConfig(evidence_days=30), now, audit=AuditTrail(db))
-        finally:
-            db.close()
+def retention_sweep(api: Api, days_later: float) -> SweepResult:
+    """The service's sweep, run now as if `days_later` days had passed (30 days' retention)."""
+    db = open_database(api.data_dir / "garbagewatch.db")
+    try:
+        store = ContentStore(api.data_dir / "evidence")
+        now = time.time() + days_later * DAY
+        return sweep(db, store, RetentionConfig(evidence_days=30), now, audit=AuditTrail(db))
+    finally:
+        db.close()
 
 
 @pytest.fixture
 def api(seed: Seed, tmp_path: Path) -> Iterator[Api]:
-    data_dir = clone(seed, tmp_path / "central")
-    tokens = {
-        "admin": make_token(data_dir, "admin-1", "admin"),
-        "sup_a": make_token(data_dir, "sup-a", "supervisor", sites=["site-a"]),
-        "auditor": make_token(data_dir, "auditor-1", "auditor"),
-        "hotline": make_token(data_dir, "hotline", "integration"),
-    }
-    ctx = ApiContext(CentralConfig(data_dir=data_dir), ApiSettings())
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+    with api_on_copy(seed, tmp_path / "central") as (client, data_dir, tokens):
         yield Api(client, data_dir, seed, tokens)
 
 
 def test_an_auditor_places_lists_and_releases_a_hold_each_audited(api: Api) -> None:
     order_a, order_b = api.seed.orders["site-a"].id, api.seed.orders["site-b"].id
-    r = api.post("auditor", f"/api/v1/orders/{order_a}/hold", {"reason": "complaint 2026-118"})
+    r = api.post("auditor", f"/api/v1/orders/{order_a}/hold", json={"reason": "complaint 2026-118"})
     assert r.status_code == 201, r.text
     hold = r.json()
     assert (hold["work_order_id"], hold["reason"], hold["placed_by"], hold["active"]) == (
@@ -99,18 +64,18 @@ def test_an_auditor_places_lists_and_releases_a_hold_each_audited(api: Api) -> N
     assert shown == {"reason": "complaint 2026-118", "placed_by": "token:auditor-1", "placed_at": hold["placed_at"]}
     assert api.get("admin", f"/api/v1/orders/{order_b}").json()["legal_hold"] is None
 
-    again = api.post("admin", f"/api/v1/orders/{order_a}/hold", {"reason": "another"})
+    again = api.post("admin", f"/api/v1/orders/{order_a}/hold", json={"reason": "another"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_held"
-    assert api.post("admin", f"/api/v1/orders/{order_b}/hold", {"reason": "press enquiry"}).status_code == 201
+    assert api.post("admin", f"/api/v1/orders/{order_b}/hold", json={"reason": "press enquiry"}).status_code == 201
 
     listed = {h["work_order_id"] for h in api.get("auditor", "/api/v1/holds").json()["holds"]}
     assert listed == {order_a, order_b}
     # A supervisor sees the holds of their sites only (site-b's order is not theirs to see).
     assert [h["work_order_id"] for h in api.get("sup_a", "/api/v1/holds").json()["holds"]] == [order_a]
 
-    r = api.post("auditor", f"/api/v1/orders/{order_a}/hold/release", {"reason": "case settled"})
+    r = api.post("auditor", f"/api/v1/orders/{order_a}/hold/release", json={"reason": "case settled"})
     assert r.status_code == 200 and r.json()["released_by"] == "token:auditor-1" and not r.json()["active"]
-    again = api.post("auditor", f"/api/v1/orders/{order_a}/hold/release", {"reason": "case settled"})
+    again = api.post("auditor", f"/api/v1/orders/{order_a}/hold/release", json={"reason": "case settled"})
     assert again.status_code == 409 and again.json()["error"]["code"] == "not_held"
     assert [h["work_order_id"] for h in api.get("auditor", "/api/v1/holds").json()["holds"]] == [order_b]
 
@@ -126,7 +91,7 @@ def test_supervisors_and_integrations_may_not_hold_and_a_hold_needs_a_reason_and
     order_a = api.seed.orders["site-a"].id
     for who in ("sup_a", "hotline"):
         for path in (f"/api/v1/orders/{order_a}/hold", f"/api/v1/orders/{order_a}/hold/release"):
-            r = api.post(who, path, {"reason": "because"})
+            r = api.post(who, path, json={"reason": "because"})
             assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden", (who, path)
     denied = api.audit("access.denied")
     assert {(d["actor"], d["subject"]) for d in denied} == {
@@ -134,19 +99,19 @@ def test_supervisors_and_integrations_may_not_hold_and_a_hold_needs_a_reason_and
         ("token:hotline", f"order:{order_a}"),
     }
     assert api.get("hotline", "/api/v1/holds").status_code == 403
-    assert api.post("admin", "/api/v1/orders/WO-20990101-000001/hold", {"reason": "x"}).status_code == 404
-    assert api.post("admin", f"/api/v1/orders/{order_a}/hold", {"reason": ""}).status_code == 422
-    assert api.post("admin", f"/api/v1/orders/{order_a}/hold", {"reason": "   "}).status_code == 422
+    assert api.post("admin", "/api/v1/orders/WO-20990101-000001/hold", json={"reason": "x"}).status_code == 404
+    assert api.post("admin", f"/api/v1/orders/{order_a}/hold", json={"reason": ""}).status_code == 422
+    assert api.post("admin", f"/api/v1/orders/{order_a}/hold", json={"reason": "   "}).status_code == 422
     assert api.audit("order.hold") == []
 
 
 def test_a_purged_file_answers_410_with_its_date_and_a_held_orders_file_is_still_served(api: Api) -> None:
     a, b = api.seed.orders["site-a"], api.seed.orders["site-b"]
-    api.close_order(a.id)
-    api.close_order(b.id)
-    assert api.post("auditor", f"/api/v1/orders/{b.id}/hold", {"reason": "complaint"}).status_code == 201
+    close_order(api, a.id)
+    close_order(api, b.id)
+    assert api.post("auditor", f"/api/v1/orders/{b.id}/hold", json={"reason": "complaint"}).status_code == 201
 
-    result = api.retention_sweep(days_later=31)
+    result = retention_sweep(api, days_later=31)
     assert result.purged == 2 and result.errors == 0  # site-a's clip and snapshot; site-b's are held
 
     r = api.get("auditor", f"/api/v1/evidence/{a.clip_sha256}")

@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-from api_seed import Seed, clone, make_token, seed_camera_orders
-from fastapi.testclient import TestClient
+from api_seed import Api, Seed, api_on_copy, seed_camera_orders
 
-from central.api.app import create_app
-from central.api.context import ApiContext
-from central.api.settings import ApiSettings
 from central.audit.checkpoints import issue_checkpoint, load_or_create_key
 from central.cli import main as central_main
-from central.config import CentralConfig
 from central.store.database import open_database
 
 pytestmark = pytest.mark.e2e
@@ -30,42 +22,9 @@ def seed(tmp_path_factory: pytest.TempPathFactory) -> Seed:
     return seed_camera_orders(tmp_path_factory.mktemp("seed"))
 
 
-@dataclass
-class Api:
-    client: TestClient
-    data_dir: Path
-    seed: Seed
-    tokens: dict[str, str]
-
-    def get(self, who: str, path: str, **kw: Any) -> Any:
-        return self.client.get(path, headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)
-
-    def post(self, who: str, path: str, **kw: Any) -> Any:
-        return self.client.post(path, headers={"Authorization": f"Bearer {self.tokens[who]}"}, **kw)
-
-    def audit(self, action: str | None = None) -> list[dict[str, Any]]:
-        conn = sqlite3.connect(self.data_dir / "garbagewatch.db")
-        conn.row_factory = sqlite3.Row
-        try:
-            sql, params = "SELECT * FROM audit_log ORDER BY seq", []
-            if action is not None:
-                sql, params = "SELECT * FROM audit_log WHERE action = ? ORDER BY seq", [action]
-            return [dict(r) for r in conn.execute(sql, params)]
-        finally:
-            conn.close()
-
-
 @pytest.fixture
 def api(seed: Seed, tmp_path: Path) -> Iterator[Api]:
-    data_dir = clone(seed, tmp_path / "central")
-    tokens = {
-        "admin": make_token(data_dir, "admin-1", "admin"),
-        "sup_a": make_token(data_dir, "sup-a", "supervisor", sites=["site-a"]),
-        "auditor": make_token(data_dir, "auditor-1", "auditor"),
-        "hotline": make_token(data_dir, "hotline", "integration"),
-    }
-    ctx = ApiContext(CentralConfig(data_dir=data_dir), ApiSettings())
-    with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+    with api_on_copy(seed, tmp_path / "central") as (client, data_dir, tokens):
         yield Api(client, data_dir, seed, tokens)
 
 
