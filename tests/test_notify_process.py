@@ -12,10 +12,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from central_edge import HookServer, wait_for
 
 from central.config import NotifyConfig
@@ -32,13 +30,6 @@ ORDER = {
     "opened_at": "2027-01-15T08:00:00.000Z",
     "due_at": "2027-01-15T12:00:00.000Z",
 }
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    server = HookServer()
-    yield server
-    server.close()
 
 
 def enqueue(db_path: Path, url: str, order_id: str) -> None:
