@@ -22,7 +22,7 @@ from sqlite_utils import Database
 
 from central.store.database import open_database
 
-__all__ = ["CounterSink", "EventLike", "PeriodicThread"]
+__all__ = ["CounterSink", "EventLike", "PeriodicJob", "PeriodicThread"]
 
 
 class CounterSink(Protocol):
@@ -110,3 +110,23 @@ class PeriodicThread:
         finally:
             if db is not None:
                 db.close()
+
+
+class PeriodicJob:
+    """Base of a job that a PeriodicThread runs (the sweeps, the notifier): its wake, start and stop.
+
+    The subclass sets `self._periodic` in its __init__.
+    """
+
+    _periodic: PeriodicThread
+
+    def wake(self) -> None:
+        """Run a round now rather than at the next tick."""
+        self._periodic.wake()
+
+    def start(self) -> None:
+        """Run the rounds in a thread of this process."""
+        self._periodic.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._periodic.stop(timeout)

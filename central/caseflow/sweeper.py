@@ -12,14 +12,14 @@ from central.caseflow.flow import CaseFlow
 from central.caseflow.hooks import AuditHook
 from central.caseflow.sweep import SweepResult, sweep
 from central.counters import Counters
-from central.periodic import PeriodicThread
+from central.periodic import PeriodicJob, PeriodicThread
 
 __all__ = ["Sweeper"]
 
 log = logging.getLogger("central.caseflow")
 
 
-class Sweeper:
+class Sweeper(PeriodicJob):
     """`audit_for(db)` makes the audit hook for the sweeper's own connection (None: the flow's)."""
 
     def __init__(
@@ -61,16 +61,6 @@ class Sweeper:
                 result.longest_hold_s * 1000,
             )
         return result
-
-    def wake(self) -> None:
-        """Sweep now (tests, and after a change that may make something due at once)."""
-        self._periodic.wake()
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._periodic.stop(timeout)
 
     def _rounds_for(self, db: Database) -> Callable[[], None]:
         audit = self._audit_for(db) if self._audit_for is not None else None

@@ -19,7 +19,7 @@ from sqlite_utils import Database
 from central.config import NotifyConfig
 from central.evidence_store import ContentStore
 from central.notify.sender import DeliveryError, Sender
-from central.periodic import CounterSink, EventLike, PeriodicThread
+from central.periodic import CounterSink, EventLike, PeriodicJob, PeriodicThread
 from central.store.outbox import claim_notification, due_notifications, record_attempt, release_claims
 from central.timefmt import Clock, system_clock
 
@@ -40,7 +40,7 @@ def retry_delay(attempts: int, first_retry_s: float, max_retry_s: float) -> floa
     return float(min(max_retry_s, first_retry_s * 2 ** max(0, attempts - 1)))
 
 
-class NotificationWorker:
+class NotificationWorker(PeriodicJob):
     def __init__(
         self,
         db_path: Path,
@@ -139,16 +139,6 @@ class NotificationWorker:
             except Exception:  # not a sha256: the row was edited by hand; send without it
                 log.warning("notification %s: attachment %r is not a stored evidence file", row["id"], sha)
         return files
-
-    def wake(self) -> None:
-        self._periodic.wake()
-
-    def start(self) -> None:
-        """Run the loop in a thread of this process."""
-        self._periodic.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._periodic.stop(timeout)
 
     def run(self) -> None:
         """Run the loop in the calling thread until stopped (the notifier process's main)."""

@@ -19,7 +19,7 @@ from central.caseflow.hooks import AuditHook
 from central.config import RetentionConfig
 from central.counters import Counters
 from central.evidence_store import ContentStore
-from central.periodic import PeriodicThread
+from central.periodic import PeriodicJob, PeriodicThread
 from central.retention.sweep import SweepResult, sweep
 from central.timefmt import Clock
 
@@ -28,7 +28,7 @@ __all__ = ["RetentionSweeper"]
 log = logging.getLogger("central.retention")
 
 
-class RetentionSweeper:
+class RetentionSweeper(PeriodicJob):
     def __init__(
         self,
         db_path: Path,
@@ -68,16 +68,6 @@ class RetentionSweeper:
                 result.errors,
             )
         return result
-
-    def wake(self) -> None:
-        """Sweep now rather than at the next tick."""
-        self._periodic.wake()
-
-    def start(self) -> None:
-        self._periodic.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._periodic.stop(timeout)
 
     def _hook(self, db: Database) -> AuditHook:
         if self._audit_for is not None:
