@@ -138,6 +138,19 @@ def test_writers_on_several_connections_keep_one_unbroken_chain(db: Database, da
     assert all(b.prev_sha256 == a.sha256 for a, b in itertools.pairwise(rows))
 
 
+def test_a_batch_records_each_entrys_own_detail_whether_objects_are_shared_or_made_on_the_fly(
+    db: Database,
+) -> None:
+    trail = AuditTrail(db, clock=lambda: NOW)
+    shared = {"steps": [{"kind": "overdue", "level": 1}], "level": 1}
+    trail.append_many([("system:escalation", "order.escalate", f"order:{i}", "", shared) for i in range(3)])
+    # A generator's dicts may be freed as it goes and their memory reused: each still counts alone.
+    trail.append_many(("system:x", "order.note", f"order:{i}", "", {"i": i}) for i in range(50))
+    rows = list(iter_rows(db))
+    assert [r.detail for r in rows[:3]] == ['{"level":1,"steps":[{"kind":"overdue","level":1}]}'] * 3
+    assert [r.detail for r in rows[3:]] == [f'{{"i":{i}}}' for i in range(50)]
+
+
 def test_detail_that_is_not_json_is_kept_as_text_not_lost(db: Database) -> None:
     AuditTrail(db)("system:x", "odd", "s", "", {"value": float("nan"), "b": b"\x00"})
     AuditTrail(db)("system:x", "odd", "s", "lone \ud800 surrogate", {"k": "\udc00"})

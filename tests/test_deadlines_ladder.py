@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from central.caseflow import (
     ROUND_THE_CLOCK,
@@ -14,6 +16,7 @@ from central.caseflow import (
     due_at,
     plan,
 )
+from central.caseflow.ladder import MemoCalendar, PlanMemo
 
 START = 1_000_000.0
 DUE = START + 4 * 3600.0
@@ -84,3 +87,36 @@ def test_delays_count_in_working_time() -> None:
 def test_a_ladder_whose_delays_decrease_is_refused() -> None:
     with pytest.raises(ValueError, match="not decrease"):
         EscalationPolicy(ladder=(LadderStep("a", 600.0), LadderStep("b", 0.0)))
+
+
+OFFICE = WorkCalendar("UTC", [(9 * 60, 12 * 60), (13 * 60, 17 * 60)], WorkdayCalendar("every_day"))
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([DUE, DUE + 7200]),  # few due times and states: answers get reused
+            st.one_of(  # the clock's start, on both sides of the reminder's moment
+                st.sampled_from([START, DUE - 3600, DUE - 600]),
+                st.floats(min_value=START - 7200, max_value=DUE + 100, allow_nan=False),
+            ),
+            st.integers(min_value=0, max_value=3),
+            st.booleans(),
+            st.integers(min_value=0, max_value=1),
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.floats(min_value=START, max_value=DUE + 6 * 3600, allow_nan=False),
+    st.sampled_from([POLICY, EscalationPolicy(reminder_before_s=0), EscalationPolicy(repeat_s=0)]),
+)
+def test_the_sweeps_memo_plans_exactly_as_plan_does(
+    orders: list[tuple[float, float, int, bool, int]], now: float, policy: EscalationPolicy
+) -> None:
+    memo = PlanMemo(policy, MemoCalendar(OFFICE), now)
+    for due, start, level, reminded, repeats in orders:
+        state = EscalationState(level, reminded, repeats)
+        expected = plan(due=due, clock_start=start, state=state, now=now, policy=policy, calendar=OFFICE)
+        got = memo.plan(due=due, clock_start=start, level=level, reminded=reminded, repeats=repeats)
+        assert got == expected

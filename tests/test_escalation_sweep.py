@@ -18,6 +18,7 @@ from central.caseflow.hooks import order_subject
 from central.caseflow.sweep import _DUE_ORDERS, sweep
 from central.config import DeviceConfig, NotifyConfig
 from central.notify import compose
+from central.notify.grouping import _HEARD_LATELY, _IN_RECENT_INDEX, REPEAT_LIMITED
 from central.store import (
     claim_notification,
     open_database,
@@ -166,6 +167,24 @@ def test_a_spot_flipping_between_garbage_and_clean_reopens_once_per_repeat_inter
     assert work_order(db, order_id)["reopen_count"] == 3  # type: ignore[index]
     assert [who for who, _, _ in notices(db, "reopened")] == ["zhang", "li"]  # once each, not three times
     assert len(notices(db, "closed")) == 1
+
+
+def test_the_repeat_check_reads_an_index_that_holds_only_the_repeat_limited_kinds(
+    tmp_path: Path, db: Database, clock: Clock
+) -> None:
+    flow = CaseFlow(make_config(tmp_path), clock=clock)
+    file(flow, db, manifest("0000000000b0"))
+    sweep(db, flow, DUE + HOUR)  # overdue: escalation notices, not limited by repeat_s
+    plan = " ".join(r[3] for r in db.execute(f"EXPLAIN QUERY PLAN {_HEARD_LATELY}", ["c", "r", "s", "opened", 0.0]))
+    assert "INDEX notification_items_recent" in plan  # the query carries the index's WHERE term
+    (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'notification_items_recent'").fetchone()
+    assert ddl.endswith(f"WHERE {_IN_RECENT_INDEX}")  # the migration and the query agree
+    assert all(f"'{kind}'" in ddl for kind in REPEAT_LIMITED)
+    kinds = "SELECT DISTINCT kind FROM notification_items"
+    assert {k for (k,) in db.execute(kinds)} == {"opened", "overdue"}
+    assert {k for (k,) in db.execute(f"{kinds} INDEXED BY notification_items_recent WHERE {_IN_RECENT_INDEX}")} == {
+        "opened"
+    }
 
 
 def test_a_camera_offline_too_long_is_reported_to_its_site_once_per_outage(

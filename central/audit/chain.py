@@ -226,17 +226,25 @@ class AuditTrail:
     def append_many(self, entries: Iterable[Entry]) -> list[AuditRow]:
         """Append the entries in order, all stamped now; all of them or (on an error) none."""
         at = utc_iso(self.clock())
-        todo = [
-            {
-                "at": at,
-                "actor": _clip(actor, "actor"),
-                "action": _clip(action, "action"),
-                "subject": _clip(subject, "subject"),
-                "reason": _clip(reason, "reason"),
-                "detail": detail_text(detail),
-            }
-            for actor, action, subject, reason, detail in entries
-        ]
+        # Entries that pass the same detail object (the sweep's orders that took the same steps)
+        # share its text: serialised once per batch. Keyed by id(), so the list keeps them all alive.
+        batch = list(entries)
+        texts: dict[int, str] = {}
+        todo = []
+        for actor, action, subject, reason, detail in batch:
+            text = texts.get(id(detail))
+            if text is None:
+                text = texts[id(detail)] = detail_text(detail)
+            todo.append(
+                {
+                    "at": at,
+                    "actor": _clip(actor, "actor"),
+                    "action": _clip(action, "action"),
+                    "subject": _clip(subject, "subject"),
+                    "reason": _clip(reason, "reason"),
+                    "detail": text,
+                }
+            )
         if not todo:
             return []
         conn = self.db.conn

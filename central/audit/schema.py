@@ -25,7 +25,6 @@ _STATEMENTS = (
     sha256 TEXT NOT NULL
 )""",
     "CREATE INDEX IF NOT EXISTS audit_log_subject ON audit_log (subject, seq)",
-    "CREATE INDEX IF NOT EXISTS audit_log_actor ON audit_log (actor, seq)",
     # The signed checkpoints as issued (also in data_dir/audit-checkpoints.jsonl and retained on MQTT).
     """CREATE TABLE IF NOT EXISTS audit_checkpoints (
     seq INTEGER PRIMARY KEY,

@@ -27,6 +27,7 @@ __all__ = [
     "EscalationStep",
     "LadderStep",
     "MemoCalendar",
+    "PlanMemo",
     "due_at",
     "plan",
 ]
@@ -177,3 +178,36 @@ def plan(
         next_at = None
     new_state = EscalationState(level, reminded, repeats)
     return EscalationPlan(tuple(steps), new_state, next_at, changed=new_state != state)
+
+
+class PlanMemo:
+    """`plan` for one policy, calendar and instant, remembering its answers (for one sweep).
+
+    A burst is many orders with the same due time and state (filed overnight, clocks started at
+    08:30): their plans are the same, and each is worked out once. The clock's start matters to
+    a plan only through whether the reminder's moment comes after it, so that, not the start
+    itself, is part of the key.
+    """
+
+    def __init__(self, policy: EscalationPolicy, calendar: Calendar, now: float) -> None:
+        self.policy = policy
+        self.calendar = calendar
+        self.now = now
+        self._plans: dict[tuple[float, int, bool, int, bool], EscalationPlan] = {}
+
+    def plan(self, *, due: float, clock_start: float, level: int, reminded: bool, repeats: int) -> EscalationPlan:
+        """plan(due=..., clock_start=..., state=EscalationState(level, reminded, repeats), ...)."""
+        before = self.policy.reminder_before_s
+        remind_after_start = before > 0 and self.calendar.subtract(due, before) > clock_start
+        key = (due, level, reminded, repeats, remind_after_start)
+        found = self._plans.get(key)
+        if found is None:
+            found = self._plans[key] = plan(
+                due=due,
+                clock_start=clock_start,
+                state=EscalationState(level, reminded, repeats),
+                now=self.now,
+                policy=self.policy,
+                calendar=self.calendar,
+            )
+        return found

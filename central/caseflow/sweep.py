@@ -33,9 +33,9 @@ from sqlite_utils import Database
 
 from central.caseflow.flow import CaseFlow
 from central.caseflow.hooks import AuditHook, order_subject
-from central.caseflow.ladder import EscalationPlan, EscalationState, MemoCalendar, plan
+from central.caseflow.ladder import EscalationPlan, MemoCalendar, PlanMemo
 from central.caseflow.rules import CaseRules
-from central.caseflow.states import CLOCK_RUNNING, Status
+from central.caseflow.states import CLOCK_RUNNING
 from central.notify.grouping import Notice
 from central.notify.messages import camera_offline_message, order_message
 from central.notify.recipients import Target
@@ -69,6 +69,7 @@ _ADD_HISTORY = (
 )
 
 AuditEntry = tuple[str, str, str, str, dict[str, Any]]
+_CLOCK_RUNNING = frozenset(s.value for s in CLOCK_RUNNING)  # compared with the stored text, no Status() per row
 
 
 @dataclass
@@ -145,7 +146,9 @@ class _Escalator:
     """One sweep's plans, and what its open transaction writes when it ends.
 
     Site rules, routes and recipients are looked up once per sweep, and the ladder's times once
-    per due time (orders filed overnight all fall due at the same instant).
+    per due time (orders filed overnight all fall due at the same instant). So are the facts an
+    order's history row and audit entry record: orders that took the same steps towards the
+    same due time share one facts object and its JSON (AuditTrail serialises it once per batch).
     """
 
     def __init__(self, flow: CaseFlow, now: float) -> None:
@@ -153,10 +156,12 @@ class _Escalator:
         self.now = now
         self.stamp = utc_iso(now)
         self.console = flow.config.notify.console_url
-        self._rules: dict[str, tuple[CaseRules, MemoCalendar]] = {}
+        self._rules: dict[str, tuple[CaseRules, PlanMemo]] = {}
         self._calendars: dict[int, MemoCalendar] = {}
+        self._planners: dict[tuple[int, int], PlanMemo] = {}
         self._routes: dict[str, tuple[str, ...]] = {}
         self._audience: dict[tuple[str, tuple[str, ...], str | None], list[Target]] = {}
+        self._facts: dict[tuple[Any, ...], _Facts] = {}
         self.begin()
 
     def begin(self) -> None:
@@ -171,19 +176,14 @@ class _Escalator:
         updates: list[tuple[Any, ...]] = []
         for r in rows:
             rowid, order_id, status, due_ts = r[0], r[1], r[9], r[11]
-            if due_ts is None or Status(status) not in CLOCK_RUNNING:
+            if due_ts is None or status not in _CLOCK_RUNNING:
                 updates.append((r[13], r[14], r[15], None, stamp, rowid))  # its clock stopped: no next check
                 continue
             level, reminded, repeats = int(r[13]), bool(r[14]), int(r[15])
-            rules, calendar = self._site(r[3])
+            rules, planner = self._site(r[3])
             try:
-                p = plan(
-                    due=float(due_ts),
-                    clock_start=float(r[12]),
-                    state=EscalationState(level, reminded, repeats),
-                    now=self.now,
-                    policy=rules.escalation,
-                    calendar=calendar,
+                p = planner.plan(
+                    due=float(due_ts), clock_start=float(r[12]), level=level, reminded=reminded, repeats=repeats
                 )
             except (TypeError, ValueError) as exc:
                 # One order that cannot be planned must not stop the others: look again in an hour.
@@ -195,15 +195,19 @@ class _Escalator:
                 self._escalate(dict(zip(_NAMES, r[1:], strict=True)), rules, p)
         return updates
 
-    def _site(self, site: str) -> tuple[CaseRules, MemoCalendar]:
+    def _site(self, site: str) -> tuple[CaseRules, PlanMemo]:
         found = self._rules.get(site)
         if found is None:
             rules = self.flow.rules.for_site(site)
-            # Sites of one city share its calendar object, and so its memo.
+            # Sites of one city share its calendar and ladder objects, and so their memos.
             memo = self._calendars.get(id(rules.calendar))
             if memo is None:
                 memo = self._calendars[id(rules.calendar)] = MemoCalendar(rules.calendar)
-            found = self._rules[site] = (rules, memo)
+            key = (id(rules.escalation), id(rules.calendar))
+            planner = self._planners.get(key)
+            if planner is None:
+                planner = self._planners[key] = PlanMemo(rules.escalation, memo, self.now)
+            found = self._rules[site] = (rules, planner)
         return found
 
     def _escalate(self, order: dict[str, Any], rules: CaseRules, p: EscalationPlan) -> None:
@@ -230,12 +234,13 @@ class _Escalator:
             self.deliveries.extend((notice, t) for t in targets)
         # One history row and one audit entry per order and sweep, however many levels it climbed.
         self.steps += len(p.steps)
-        taken = [{"kind": s.kind, "level": s.level, "role": s.role} for s in p.steps]
-        facts = {"steps": taken, "due_at": order["due_at"], "level": p.state.level}
-        reason = ", ".join(_describe(s.kind, s.level) for s in p.steps)
+        key = (*((s.kind, s.level, s.role) for s in p.steps), order["due_at"], p.state.level)
+        f = self._facts.get(key)
+        if f is None:
+            f = self._facts[key] = _Facts.of(p, order["due_at"])
         status = order["status"]
-        self.history.append((order_id, self.stamp, ACTOR, "escalate", status, status, reason, json.dumps(facts)))
-        self.audit.append((ACTOR, "order.escalate", order_subject(order_id), reason, facts))
+        self.history.append((order_id, self.stamp, ACTOR, "escalate", status, status, f.reason, f.text))
+        self.audit.append((ACTOR, "order.escalate", order_subject(order_id), f.reason, f.facts))
 
     def _route(self, kind: str) -> tuple[str, ...]:
         roles = self._routes.get(kind)
@@ -253,6 +258,22 @@ class _Escalator:
             for entry in self.audit:
                 audit(*entry)
         return self.flow.enqueue(db, self.deliveries, self.now)
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What an escalation records: the steps taken, as text (reason) and as JSON facts (detail)."""
+
+    reason: str
+    facts: dict[str, Any]  # shared by the audit entries of every order it describes: never changed
+    text: str  # facts as the history row stores them
+
+    @classmethod
+    def of(cls, p: EscalationPlan, due_at: str) -> _Facts:
+        taken = [{"kind": s.kind, "level": s.level, "role": s.role} for s in p.steps]
+        facts = {"steps": taken, "due_at": due_at, "level": p.state.level}
+        reason = ", ".join(_describe(s.kind, s.level) for s in p.steps)
+        return cls(reason, facts, json.dumps(facts))
 
 
 def _describe(kind: str, level: int) -> str:

@@ -18,7 +18,14 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from central.store.schema_history import V1_FIRST_RELEASE, V2_CASE_FLOW, V2_ORDER_COLUMNS, V3_OUTBOX, V4_RETENTION
+from central.store.schema_history import (
+    V1_FIRST_RELEASE,
+    V2_CASE_FLOW,
+    V2_ORDER_COLUMNS,
+    V3_OUTBOX,
+    V4_RETENTION,
+    V7_LEANER_INDEXES,
+)
 from central.store.transactions import immediate
 
 __all__ = ["MIGRATIONS", "Migration", "migrate", "schema_version"]
@@ -129,6 +136,13 @@ def _v6_message_kinds(db: Database) -> None:
     _add_columns(db, "notifications", [("kinds", "TEXT")])
 
 
+# -- 7: leaner indexes ------------------------------------------------------------------------------
+
+
+def _v7_leaner_indexes(db: Database) -> None:
+    _run(db, V7_LEANER_INDEXES)
+
+
 MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (1, "first release: devices, events, evidence, work orders, outbox", _v1_first_release),
     (2, "case flow: statuses, deadlines, escalation, history, extensions, spots, cameras", _v2_case_flow),
@@ -136,6 +150,7 @@ MIGRATIONS: tuple[tuple[int, str, Migration], ...] = (
     (4, "evidence retention: legal holds, purged files", _v4_retention),
     (5, "outbox claims name their notifier", _v5_claim_owner),
     (6, "outbox messages keep their notices per kind", _v6_message_kinds),
+    (7, "partial index of repeat-limited notices; no audit index by actor", _v7_leaner_indexes),
 )
 
 

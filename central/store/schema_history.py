@@ -10,7 +10,14 @@ its block here and its function and MIGRATIONS entry there.
 
 from __future__ import annotations
 
-__all__ = ["V1_FIRST_RELEASE", "V2_CASE_FLOW", "V2_ORDER_COLUMNS", "V3_OUTBOX", "V4_RETENTION"]
+__all__ = [
+    "V1_FIRST_RELEASE",
+    "V2_CASE_FLOW",
+    "V2_ORDER_COLUMNS",
+    "V3_OUTBOX",
+    "V4_RETENTION",
+    "V7_LEANER_INDEXES",
+]
 
 # -- 1: the first release ---------------------------------------------------------------------------
 
@@ -325,4 +332,20 @@ V4_RETENTION = (
     # Purged rows whose files may still be on disk (a crash between the commit and the unlink):
     # the next sweep unlinks exactly these, however large the archive of purged rows grows.
     "CREATE INDEX IF NOT EXISTS evidence_files_unlink_pending ON evidence_files (sha256) WHERE unlink_pending = 1",
+)
+
+
+# -- 7: indexes that every write paid for and few reads use ------------------------------------------
+
+V7_LEANER_INDEXES = (
+    # "Did this recipient hear this kind about this subject lately" is only asked about the kinds
+    # limited to one per repeat_s (central.notify.grouping.REPEAT_LIMITED): the index holds only
+    # their rows, so the deadline sweep's thousands of escalation notices do not write to it. The
+    # query repeats this WHERE term word for word (SQLite uses a partial index only then).
+    "DROP INDEX IF EXISTS notification_items_recent",
+    "CREATE INDEX notification_items_recent ON notification_items (channel, recipient, subject, kind, created_ts)"
+    " WHERE kind IN ('opened', 'reopened', 'resolved', 'closed', 'rejected', 'camera_offline')",
+    # Filtering the trail by actor pages through it in seq order (central.api.audit_routes); no
+    # query looked this index up, and every audit row wrote to it.
+    "DROP INDEX IF EXISTS audit_log_actor",
 )
