@@ -22,8 +22,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlite_utils import Database
 
@@ -57,8 +56,12 @@ _string = json.encoder.encode_basestring
 Entry = tuple[str, str, str, str, Detail]
 
 
-@dataclass(frozen=True)
-class AuditRow:
+class AuditRow(NamedTuple):
+    """One row as stored, fields in the table's column order (so a row is its own INSERT parameters).
+
+    A named tuple rather than a frozen dataclass: the deadline sweep makes thousands at once, at
+    half the cost each."""
+
     seq: int
     at: str
     actor: str
@@ -290,9 +293,6 @@ class AuditTrail:
         conn.executemany(
             "INSERT INTO audit_log (seq, at, actor, action, subject, reason, detail, prev_sha256, sha256)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (r.seq, r.at, r.actor, r.action, r.subject, r.reason, r.detail, r.prev_sha256, r.sha256)
-                for r in rows[1:]
-            ],
+            rows[1:],
         )
         return rows

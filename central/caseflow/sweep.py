@@ -161,7 +161,7 @@ class _Escalator:
         self._planners: dict[tuple[int, int], PlanMemo] = {}
         self._routes: dict[str, tuple[str, ...]] = {}
         self._audience: dict[tuple[str, tuple[str, ...], str | None], list[Target]] = {}
-        self._facts: dict[tuple[Any, ...], _Facts] = {}
+        self._facts: dict[tuple[int, str], _Facts] = {}
         self.begin()
 
     def begin(self) -> None:
@@ -234,7 +234,8 @@ class _Escalator:
             self.deliveries.extend((notice, t) for t in targets)
         # One history row and one audit entry per order and sweep, however many levels it climbed.
         self.steps += len(p.steps)
-        key = (*((s.kind, s.level, s.role) for s in p.steps), order["due_at"], p.state.level)
+        # Plans are shared (PlanMemo keeps each for the whole sweep), so a plan's id names its steps.
+        key = (id(p), order["due_at"])
         f = self._facts.get(key)
         if f is None:
             f = self._facts[key] = _Facts.of(p, order["due_at"])
