@@ -75,6 +75,8 @@ def test_the_child_delivers_what_this_process_queued_and_counts_show_here(tmp_pa
         assert notifier.counts() == {"notifications_sent": 2, "notification_retries": 1}
         assert ["WO-20270115-000001" in b["message"] for b in hook.bodies] == [True, False]
         child = notifier.pid
+        # Below the service in the CPU's queue (notify.process_nice, 10 by default).
+        assert os.getpriority(os.PRIO_PROCESS, child) == os.getpriority(os.PRIO_PROCESS, 0) + 10
     finally:
         notifier.stop()
     assert not alive(child)

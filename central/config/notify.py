@@ -102,6 +102,10 @@ class NotifyConfig(Strict):
     # Deliver from a child process of the service (central.notify.process), so that Apprise's
     # Python never holds up ingest; false: a thread of the service's own process.
     process: bool = True
+    # How much lower the notifier process's CPU priority is than the service's (os.nice; 0: the
+    # same). When the CPUs are busy, ingest goes first: its acks hold up the edges, a notice can
+    # wait milliseconds (docs/benchmarks.md measures it).
+    process_nice: int = Field(default=10, ge=0, le=19)
     # A message claimed for sending longer ago than this is taken to be a dead instance's and is
     # sent again (several instances share the outbox); far above any send's time.
     claim_lease_s: float = Field(default=600.0, gt=0)

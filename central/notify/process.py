@@ -72,6 +72,10 @@ def _serve(
     """The child's main: the worker's loop until `stop`. `parent`: the service's pid, passed in
     (by the time this runs the parent may already be gone, and os.getppid() would name init)."""
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[notifier]: %(message)s")
+    if settings.process_nice:
+        # Below the service in the CPU's queue: a notice can wait milliseconds, while an edge
+        # waits for its ack (and holds its spool) until ingest has committed.
+        os.nice(settings.process_nice)
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()  # finish the message being sent, then leave (the parent stops us the same way)
