@@ -63,10 +63,14 @@ def _write_at(fd: int, offset: int, data: bytes) -> None:
         _SYNC_FILE_RANGE(fd, offset, len(data), _SYNC_FILE_RANGE_WRITE)
 
 
-def fsync_file(path: Path) -> None:
+def fsync_file(path: Path, *, release: bool = False) -> None:
+    """fsync `path`; `release`: then drop its pages from the page cache (fsync_and_release)."""
     fd = os.open(path, os.O_WRONLY)
     try:
-        os.fsync(fd)
+        if release:
+            fsync_and_release(fd)
+        else:
+            os.fsync(fd)
     finally:
         os.close(fd)
 
@@ -124,17 +128,10 @@ class OpenPartials:
 _FSYNCING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="central-fsync")
 
 
-def _fsync_complete(path: Path) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        fsync_and_release(fd)  # complete and verified: on its way into the evidence store
-    finally:
-        os.close(fd)
-
-
 def start_fsync(path: Path) -> Future[None]:
-    """fsync a complete, verified partial file on a helper (and drop its pages from the cache)."""
-    return _FSYNCING.submit(_fsync_complete, path)
+    """fsync a complete, verified partial file on a helper, and drop its pages from the cache
+    (it is on its way into the evidence store, written once and read rarely)."""
+    return _FSYNCING.submit(fsync_file, path, release=True)
 
 
 @dataclass(frozen=True)
