@@ -24,6 +24,7 @@ from central.notify.worker import NotificationWorker
 from central.retention.sweeper import RetentionSweeper
 from central.store.database import open_database
 from central.store.devices import sync_devices
+from central.store.wal_checkpointer import WalCheckpointer
 from central.timefmt import Clock, system_clock
 
 __all__ = ["CentralService"]
@@ -64,6 +65,7 @@ class CentralService:
         self._notifier: NotificationWorker | NotifierProcess | None = None
         self._sweeper: Sweeper | None = None
         self._retention: RetentionSweeper | None = None
+        self._checkpointer: WalCheckpointer | None = None
         # The case flow's entry points (people's actions, extensions) for an API in this process.
         self.case_flow = CaseFlow(config, clock=clock)
 
@@ -82,6 +84,8 @@ class CentralService:
             folder.mkdir(parents=True, exist_ok=True)
         self._db = open_database(cfg.db_path)
         sync_devices(self._db, cfg.devices)
+        self._checkpointer = WalCheckpointer(cfg.db_path, self._counters)
+        self._checkpointer.start()
         self._notifier = self._make_notifier()
         self._notifier.start()
         self._sweeper = Sweeper(
@@ -171,6 +175,9 @@ class CentralService:
         if self._notifier is not None:
             self._notifier.stop()
             self._notifier = None
+        if self._checkpointer is not None:  # last of the writers: the closing connection checkpoints what is left
+            self._checkpointer.stop()
+            self._checkpointer = None
         if self._db is not None:
             self._db.close()
             self._db = None

@@ -14,7 +14,11 @@ from sqlite_utils import Database
 
 from central.store.migrations import migrate
 
-__all__ = ["ensure_schema", "open_database"]
+__all__ = ["BACKSTOP_PAGES", "ensure_schema", "open_database"]
+
+# The service checkpoints the WAL on a thread of its own (central.store.wal_checkpointer); a
+# connection does it inside its own COMMIT only past this many pages (64 MB), as a backstop.
+BACKSTOP_PAGES = 16384
 
 
 def open_database(path: Path) -> Database:
@@ -29,6 +33,7 @@ def open_database(path: Path) -> Database:
     # FULL: an ack promises the data survives power loss, not only a crash of the process.
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA busy_timeout=30000")
+    db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     ensure_schema(db)
     return db
 
