@@ -23,10 +23,10 @@ import wire
 from bench._central_sim import make_bundle
 from central import BrokerConfig, CentralConfig, DeviceConfig, NotifyConfig
 from central.counters import Counters
-from central.ingest.durability import commits_not_waiting, fsync_wal, wal_path
 from central.ingest.handler import IngestHandler
 from central.store.database import open_database
 from central.store.devices import sync_devices
+from central.store.durability import commits_not_waiting, fsync_wal, wal_path
 from central.timefmt import system_clock
 
 

@@ -15,7 +15,7 @@ from central.audit import AuditTrail, iter_rows
 from central.audit import ensure_schema as ensure_audit_schema
 from central.caseflow.flow import CaseFlow
 from central.caseflow.hooks import order_subject
-from central.caseflow.sweep import _DUE_ORDERS, sweep
+from central.caseflow.sweep import _DUE_ORDERS, sweep, sweep_orders
 from central.config import DeviceConfig, NotifyConfig
 from central.notify import compose
 from central.notify.grouping import _HEARD_LATELY, _IN_RECENT_INDEX, REPEAT_LIMITED
@@ -289,3 +289,34 @@ def test_a_burst_is_the_same_in_one_transaction_or_many(tmp_path: Path) -> None:
     titles = {recipient: title for recipient, title, _, _ in once[3]}
     assert titles["zhang"] == "[garbagewatch] site site-a: 36 notices (12 opened, 12 overdue, 12 reminder)"
     assert titles["wang"] == "[garbagewatch] site site-a: 24 notices (12 overdue, 12 still overdue)"
+
+
+def test_a_sweep_of_several_transactions_is_durable_when_it_returns(
+    tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its commits do not wait for the disk; the WAL is fsynced while it plans, and once more after the last commit."""
+    from central.store import durability
+
+    flow = CaseFlow(make_config(tmp_path), clock=clock)
+    db = open_database(tmp_path / "gw.db")
+    for i in range(9):
+        file(flow, db, manifest(f"0000000003{i:02d}", zone=f"z{i}"))
+    events: list[str] = []  # the connection's statements and the fsyncs, in the order they happened
+    real_fsync = durability.fsync_wal
+
+    def fsync_wal(wal: str | None) -> None:
+        real_fsync(wal)
+        events.append(f"fsync {wal}")
+
+    monkeypatch.setattr(durability, "fsync_wal", fsync_wal)
+    db.conn.set_trace_callback(events.append)
+    result = sweep_orders(db, flow, DUE + 1800, batch=4, hold_s=0.0)
+    db.conn.set_trace_callback(None)
+
+    assert result.transactions == 3
+    commits = [i for i, e in enumerate(events) if e == "COMMIT"]
+    assert len(commits) >= 3
+    assert events.index("PRAGMA synchronous=NORMAL") < commits[0]
+    fsyncs = [i for i, e in enumerate(events) if e == f"fsync {tmp_path / 'gw.db'}-wal"]
+    assert fsyncs and fsyncs[-1] > commits[-1]  # after the last commit, before the sweep returned
+    assert int(db.execute("PRAGMA synchronous").fetchone()[0]) == 2  # FULL again for what the connection does next

@@ -17,6 +17,12 @@ what it will take to write it add up to `hold_s` of holding the write lock (the 
 in each transaction, to size the next): a burst of thousands of due orders commits about every
 `hold_s` (0.25 s), so ingest waits about that long at most, and notices of one recipient and site are
 grouped over as many orders as fit.
+The transactions commit without waiting for the disk (synchronous=NORMAL, as ingest's do), and
+each one's fsync of the WAL runs on a helper thread while the next one plans
+(central.store.durability.FsyncAhead); the sweep returns only once all of them are durable. A
+power cut in between loses only the sweep's latest steps, which the next sweep takes again: if
+the notifier had already sent one of their notices, that notice goes out twice, the same
+window the notifier itself has between a send and its record (central.notify.worker).
 Cameras offline for longer than `escalation.camera_offline_s` are reported to their site's
 responsible person, once per outage.
 """
@@ -39,6 +45,7 @@ from central.caseflow.states import CLOCK_RUNNING
 from central.notify.grouping import Notice
 from central.notify.messages import camera_offline_message, order_message
 from central.notify.recipients import Target
+from central.store.durability import FsyncAhead, commits_not_waiting, wal_path
 from central.store.transactions import immediate
 from central.timefmt import utc_iso
 
@@ -119,26 +126,35 @@ def sweep_orders(
     escalator = _Escalator(flow, now)
     hook = audit or flow.audit
     write_ratio = 2.0  # the end of a transaction (history, audit, notices, commit) per unit of planning
+    # Inside a caller's transaction there is nothing to make durable here: the caller commits.
+    wal = None if db.conn.in_transaction else wal_path(db)
+    durable = FsyncAhead(wal)
     more = True
-    while more:
-        escalator.begin()
-        with immediate(db):
-            began = time.perf_counter()
-            while True:
-                rows = db.execute(_DUE_ORDERS, [now, batch]).fetchall()
-                db.conn.executemany(_STORE_STATE, escalator.plan_rows(rows))
-                result.orders += len(rows)
-                more = len(rows) == batch
-                planned = time.perf_counter() - began
-                if not more or planned * (1.0 + write_ratio) >= hold_s:
-                    break
-            result.notices += escalator.write(db, hook)
-        ended = time.perf_counter()
-        # Measured, not guessed: the next transaction plans only what it can also write in time.
-        write_ratio = (ended - began - planned) / max(planned, 1e-6)
-        result.transactions += 1
-        result.longest_hold_s = max(result.longest_hold_s, ended - began)
-        result.steps += escalator.steps
+    with commits_not_waiting(db, wal):
+        try:
+            while more:
+                escalator.begin()
+                with immediate(db):
+                    began = time.perf_counter()
+                    while True:
+                        rows = db.execute(_DUE_ORDERS, [now, batch]).fetchall()
+                        db.conn.executemany(_STORE_STATE, escalator.plan_rows(rows))
+                        result.orders += len(rows)
+                        more = len(rows) == batch
+                        planned = time.perf_counter() - began
+                        if not more or planned * (1.0 + write_ratio) >= hold_s:
+                            break
+                    result.notices += escalator.write(db, hook)
+                ended = time.perf_counter()
+                if more:
+                    durable.start()  # this commit goes to disk while the next transaction plans
+                # Measured, not guessed: the next transaction plans only what it can also write in time.
+                write_ratio = (ended - began - planned) / max(planned, 1e-6)
+                result.transactions += 1
+                result.longest_hold_s = max(result.longest_hold_s, ended - began)
+                result.steps += escalator.steps
+        finally:
+            durable.finish()  # every transaction committed above is durable before the sweep returns
     return result
 
 

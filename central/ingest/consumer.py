@@ -11,7 +11,7 @@ and decoding packets need not wait with it.
 Group commit: the ingest thread handles whatever is queued (up to MAX_BATCH messages) as one
 batch. Each message still commits on its own (so SQLite's write lock is held only briefly and
 the notifier and the console are not starved), but without waiting for the disk
-(synchronous=NORMAL); one fsync of the WAL at the end of the batch (central.ingest.durability)
+(synchronous=NORMAL); one fsync of the WAL at the end of the batch (central.store.durability)
 makes all of its commits durable, then the new evidence names are flushed, and only then do the
 batch's acks and PUBACKs go out. A burst costs one WAL fsync instead of one per message; a lone
 message is a batch of one, so nothing waits for company. Those disk waits and the acks run on a
@@ -43,8 +43,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from central.config import BrokerConfig
 from central.counters import Counters
-from central.ingest.durability import commits_not_waiting, fsync_wal, wal_path
 from central.ingest.handler import IngestHandler, Outgoing
+from central.store.durability import commits_not_waiting, fsync_wal, wal_path
 from wire.sockets import send_at_once
 from wire.topics import CENTRAL_SUBSCRIPTIONS
 
