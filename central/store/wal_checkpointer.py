@@ -11,7 +11,10 @@ own connection. A PASSIVE checkpoint takes no lock that a writer or reader waits
 no reader still needs, and costs nothing when there is nothing new. Every connection
 (`open_database`) keeps SQLite's automatic checkpoint as a backstop at BACKSTOP_PAGES, so that if
 this thread falls behind or is not running (a CLI command on its own), the WAL still cannot grow
-without bound.
+without bound. Under sustained writes it is that backstop that starts the WAL over (SQLite does
+so only when a writer finds every frame copied back, and a busy writer has always committed more
+since this thread's last checkpoint); its checkpoint then copies only the last second's frames,
+and the -wal file stays at about BACKSTOP_PAGES pages (docs/central.md).
 """
 
 from __future__ import annotations
