@@ -13,6 +13,7 @@ import hashlib
 import http.server
 import json
 import logging
+import multiprocessing
 import os
 import re
 import sys
@@ -357,9 +358,8 @@ def _profile_threads(prefix: str) -> None:
 # -- the notification target -----------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def json_hook() -> Iterator[str]:
-    """A local HTTP endpoint for Apprise's json:// (it answers 200 and forgets)."""
+def _serve_hook(port_out: Connection) -> None:
+    """The notification hook's process: answer every POST with 200 and forget it, until terminated."""
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -370,13 +370,28 @@ def json_hook() -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    # One request at a time, as the central's notifier sends them: a thread per request (the
-    # threading server) cost this process, which also runs the edges, about 1 ms per message.
+    # One request at a time, as the central's notifier sends them (a thread per request would
+    # only add the cost of starting threads).
     server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
+    port_out.send(server.server_address[1])
+    server.serve_forever(poll_interval=0.05)
+
+
+@contextlib.contextmanager
+def json_hook() -> Iterator[tuple[str, int]]:
+    """A local HTTP endpoint for Apprise's json://, in a process of its own; yields (url, pid).
+
+    It stands in for a remote service (DingTalk, a mail relay): it must not share an interpreter
+    lock with the simulated edges, which run in this process. Its CPU is metered on its own.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    port_in, port_out = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_serve_hook, args=(port_out,), daemon=True)
+    proc.start()
     try:
-        yield f"json://127.0.0.1:{server.server_address[1]}/hook"
+        if not port_in.poll(30):
+            raise RuntimeError("the notification hook did not start")
+        yield f"json://127.0.0.1:{port_in.recv()}/hook", proc.pid or 0
     finally:
-        server.shutdown()
-        server.server_close()
+        proc.terminate()
+        proc.join(10)

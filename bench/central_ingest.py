@@ -6,7 +6,8 @@ Simulated edges publish evidence bundles the way the edge uplink does: a 2 MB cl
 snapshot, each as init, 256 KiB segments and fin at QoS 1 with at most 8 messages awaiting the
 broker's PUBACK, then the signed event. Every bundle has its own zone, so each opens a work order
 and queues a notification. The central runs in its own process (CentralService from a YAML
-config, SQLite and evidence on this disk, notifications through Apprise to a local json:// hook).
+config, SQLite and evidence on this disk, notifications through Apprise to a local json:// hook,
+a process of its own that stands in for a remote service).
 One run measures, on this machine:
 
 1. throughput, in rounds of fresh bundles, each round raw then ours, so that a burst of load
@@ -21,7 +22,7 @@ One run measures, on this machine:
    central), to the edge's `event ok`, and to the notification handed to Apprise.
 
 It also prints where the CPU goes: per bundle, in the throughput rounds, the broker's, this
-process's (the edges, and the notification hook in ours) and the subscriber's or the central's;
+process's (the edges), the notification hook's (ours) and the subscriber's or the central's;
 and the central's threads over the whole run. With GW_BENCH_KIND_CPU=1 the central also prints
 its ingest thread's CPU and wall time per message kind (init, segment, fin, event).
 
@@ -149,7 +150,7 @@ def run(
 ) -> Figures:  # fmt: skip
     """The central in its own process; rounds of raw then ours on fresh bundles; then the steady rate."""
     figures = Figures()
-    with json_hook() as hook_url:
+    with json_hook() as (hook_url, hook_pid):
         config = workdir / "central.yaml"
         config.write_text(
             json.dumps(
@@ -184,6 +185,7 @@ def run(
                 {
                     "broker": functools.partial(process_cpu_s, broker_pid),
                     "edges": functools.partial(process_cpu_s, os.getpid()),
+                    "hook": functools.partial(process_cpu_s, hook_pid),
                     "central": functools.partial(process_tree_cpu_s, central_pid),  # with its notifier process
                 }
             )
@@ -354,9 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw_cpu, ours_cpu = figures.phase_cpu_ms.get("raw", {}), figures.phase_cpu_ms.get("ours", {})
     print(
         "CPU per bundle in the throughput rounds: raw: broker {:.1f}, edges {:.1f}, subscriber {:.1f}; "
-        "ours: broker {:.1f}, edges and notification hook {:.1f}, central {:.1f} (ms)".format(
+        "ours: broker {:.1f}, edges {:.1f}, notification hook {:.1f}, central {:.1f} (ms)".format(
             raw_cpu.get("broker", 0.0), raw_cpu.get("edges", 0.0), statistics.median(figures.raw_cpu_ms),
-            ours_cpu.get("broker", 0.0), ours_cpu.get("edges", 0.0), ours_cpu.get("central", 0.0),
+            ours_cpu.get("broker", 0.0), ours_cpu.get("edges", 0.0), ours_cpu.get("hook", 0.0),
+            ours_cpu.get("central", 0.0),
         )
     )
     busiest = sorted(figures.thread_cpu_ms.items(), key=lambda kv: -kv[1])
