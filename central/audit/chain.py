@@ -54,6 +54,8 @@ _string = json.encoder.encode_basestring
 
 # One audit entry as an AuditHook receives it: (actor, action, subject, reason, detail).
 Entry = tuple[str, str, str, str, Detail]
+# A row's fields between seq and prev_sha256, in column order: (at, actor, action, subject, reason, detail).
+_Fields = tuple[str, str, str, str, str, str]
 
 
 class AuditRow(NamedTuple):
@@ -91,8 +93,24 @@ class AuditRow(NamedTuple):
 def row_sha256(
     *, seq: int, at: str, actor: str, action: str, subject: str, reason: str, detail: str, prev_sha256: str
 ) -> str:
-    fields = (action, actor, at, detail, prev_sha256, reason, subject)
-    if type(seq) is int and 0 <= seq <= _SAFE_INT and all(type(f) is str for f in fields):
+    return _row_sha256(seq, at, actor, action, subject, reason, detail, prev_sha256)
+
+
+def _row_sha256(
+    seq: int, at: str, actor: str, action: str, subject: str, reason: str, detail: str, prev_sha256: str
+) -> str:
+    """row_sha256 with positional arguments, in the table's column order (append_many's loop)."""
+    if (
+        type(seq) is int
+        and 0 <= seq <= _SAFE_INT
+        and type(action) is str
+        and type(actor) is str
+        and type(at) is str
+        and type(detail) is str
+        and type(prev_sha256) is str
+        and type(reason) is str
+        and type(subject) is str
+    ):
         # The fields as stored (text, and seq): their RFC 8785 object written directly, keys in
         # the sorted order canonical() would give them, each string escaped by the C encoder.
         # Byte for byte what canonical(body) below returns (tests/test_audit_chain.py); the
@@ -160,6 +178,8 @@ def detail_text(detail: Detail) -> str:
 
 
 def _clip(value: str, what: str) -> str:
+    if type(value) is str and len(value) <= _MAX_FIELD_CHARS and value.isascii():
+        return value  # the common case, checked without encoding (the sweep clips thousands)
     if not isinstance(value, str):
         value = str(value)
     try:
@@ -233,20 +253,20 @@ class AuditTrail:
         # share its text: serialised once per batch. Keyed by id(), so the list keeps them all alive.
         batch = list(entries)
         texts: dict[int, str] = {}
-        todo = []
+        todo: list[_Fields] = []
         for actor, action, subject, reason, detail in batch:
             text = texts.get(id(detail))
             if text is None:
                 text = texts[id(detail)] = detail_text(detail)
             todo.append(
-                {
-                    "at": at,
-                    "actor": _clip(actor, "actor"),
-                    "action": _clip(action, "action"),
-                    "subject": _clip(subject, "subject"),
-                    "reason": _clip(reason, "reason"),
-                    "detail": text,
-                }
+                (
+                    at,
+                    _clip(actor, "actor"),
+                    _clip(action, "action"),
+                    _clip(subject, "subject"),
+                    _clip(reason, "reason"),
+                    text,
+                )
             )
         if not todo:
             return []
@@ -267,23 +287,22 @@ class AuditTrail:
             conn.execute("COMMIT" if own else "RELEASE SAVEPOINT audit_append")
         return rows
 
-    def _insert(self, todo: list[dict[str, str]]) -> list[AuditRow]:
+    def _insert(self, todo: list[_Fields]) -> list[AuditRow]:
         conn = self.db.conn
         # Insert the first row before reading the one before it: the write takes SQLite's write
         # lock, so no other connection can append between reading the previous row and linking to it.
-        f = todo[0]
         cur = conn.execute(
             "INSERT INTO audit_log (at, actor, action, subject, reason, detail, prev_sha256, sha256)"
             " VALUES (?, ?, ?, ?, ?, ?, '', '')",
-            [f["at"], f["actor"], f["action"], f["subject"], f["reason"], f["detail"]],
+            todo[0],
         )
         seq = int(cur.lastrowid or 0)
         prev = conn.execute("SELECT sha256 FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT 1", [seq]).fetchone()
         prev_sha = str(prev[0]) if prev else GENESIS_SHA256
         rows = []
-        for n, f in enumerate(todo):
-            sha = row_sha256(seq=seq + n, prev_sha256=prev_sha, **f)
-            rows.append(AuditRow(seq=seq + n, prev_sha256=prev_sha, sha256=sha, **f))
+        for n, f in enumerate(todo, seq):
+            sha = _row_sha256(n, *f, prev_sha)
+            rows.append(AuditRow(n, *f, prev_sha, sha))
             prev_sha = sha
         first = rows[0]
         conn.execute(

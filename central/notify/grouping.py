@@ -119,10 +119,10 @@ def enqueue_notices(
 
 
 def _enqueue(db: Database, todo: list[tuple[Notice, Target]], now: float, policy: GroupingPolicy) -> int:
-    known = _known_keys(db, [_dedupe_key(t, n) for n, t in todo])
+    keys = [_dedupe_key(t, n) for n, t in todo]
+    known = _known_keys(db, keys)
     groups: dict[tuple[str, str, str], list[tuple[Notice, Target, str]]] = {}
-    for notice, target in todo:
-        key = _dedupe_key(target, notice)
+    for (notice, target), key in zip(todo, keys, strict=True):
         if key in known:
             continue
         if (
