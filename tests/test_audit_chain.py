@@ -159,6 +159,19 @@ def test_detail_that_is_not_json_is_kept_as_text_not_lost(db: Database) -> None:
     assert second.reason == "lone \\ud800 surrogate" and "udc00" in second.detail
 
 
+def test_overlong_fields_are_clipped_and_other_text_kept_as_it_is(db: Database) -> None:
+    trail = AuditTrail(db)
+    trail.append("user:李", "order.note", "order:1", "a" * 5000)
+    trail.append("user:李", "order.note", "order:1", "垃圾" * 2500)
+    trail.append(42, "order.note", "order:1", "暴露垃圾 at 中山路")  # type: ignore[arg-type]  # stored as its str
+    long_ascii, long_chinese, short = iter_rows(db)
+    assert long_ascii.reason == "a" * 4000 and long_chinese.reason == "垃圾" * 2000
+    assert long_ascii.actor == "user:李" and short.actor == "42" and short.reason == "暴露垃圾 at 中山路"
+    assert [r.sha256 for r in (long_ascii, long_chinese, short)] == [
+        row_sha256(**{k: v for k, v in r._asdict().items() if k != "sha256"}) for r in (long_ascii, long_chinese, short)
+    ]
+
+
 def test_verify_audit_passes_an_intact_trail(
     db: Database, data_dir: Path, config_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
