@@ -175,7 +175,9 @@ class CentralService:
         if self._notifier is not None:
             self._notifier.stop()
             self._notifier = None
-        if self._checkpointer is not None:  # last of the writers: the closing connection checkpoints what is left
+        # Stopped once the writers are; SQLite checkpoints what is left when the last connection
+        # to the file closes (the service's own, below, unless a CLI or API still has one open).
+        if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
         if self._db is not None:
