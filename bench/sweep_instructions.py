@@ -7,7 +7,9 @@ Wall and CPU time of the same sweep vary by a third from one minute to the next 
 the user-space instructions of one burst sweep instead (valgrind's callgrind, which must be
 installed: `apt-get install valgrind`): the same state as bench.deadline_sweep's first steady
 sweep (12,691 of 100,000 orders due at 15:00), the same hook, seeded and imported before counting
-starts, so only the sweep is counted. Kernel work (fsync, page cache copies) is not counted.
+starts, so only the sweep is counted. Kernel work (fsync, page cache copies) is not counted, nor
+is the service's WAL checkpointer (central.store.wal_checkpointer), which does not run here: the
+burst's WAL stays under the backstop at which a commit would checkpoint itself.
 
 `--hold-s` defaults to one transaction for the whole burst: the service splits a burst into
 transactions of about 0.25 s, but under valgrind every transaction would hold far fewer orders
