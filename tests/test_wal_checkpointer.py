@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from central_edge import wait_for
 from sqlite_utils import Database
 
 from central import BrokerConfig, CentralConfig, CentralService
@@ -38,15 +38,6 @@ def _write_pages(db: Database, rows: int) -> None:
         db.conn.executemany("INSERT INTO bulk (b) VALUES (randomblob(?))", [(BLOB,)] * rows)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
 def test_every_connection_keeps_sqlites_checkpoint_only_as_a_backstop(writer: Database) -> None:
     assert writer.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == BACKSTOP_PAGES
 
@@ -62,7 +53,7 @@ def test_a_commit_past_1000_pages_leaves_the_checkpoint_to_the_checkpointer(db_p
     checkpointer = WalCheckpointer(db_path, counters, interval_s=0.02)
     checkpointer.start()
     try:
-        assert _wait_for(lambda: counters.get("wal_checkpoints") >= 1), "no checkpoint ran"
+        wait_for(lambda: counters.get("wal_checkpoints") >= 1, what="a checkpoint")
         assert os.path.getsize(db_path) > 1500 * BLOB  # the rows were copied back into the file
         assert counters.get("wal_checkpoint_errors") == 0
     finally:
@@ -100,7 +91,7 @@ def test_the_service_checkpoints_what_its_connections_write(tmp_path: Path, mosq
             _write_pages(db, 1100)
         finally:
             db.close()
-        assert _wait_for(lambda: service.counters.get("wal_checkpoints", 0) >= 1)
+        wait_for(lambda: service.counters.get("wal_checkpoints", 0) >= 1, what="the service's checkpoint")
     finally:
         service.stop()
     assert not any(t.name == "central-wal-checkpoint" for t in threading.enumerate())

@@ -50,7 +50,7 @@ from central.counters import Counters
 from central.ingest.handler import IngestHandler, Outgoing
 from central.store.durability import commits_not_waiting, fsync_wal, wal_path
 from wire.sockets import send_at_once
-from wire.topics import CENTRAL_SUBSCRIPTIONS
+from wire.topics import CENTRAL_SUBSCRIPTIONS, TopicKind
 
 __all__ = ["MqttConsumer"]
 
@@ -96,6 +96,9 @@ class _Sealed:
     failed: bool  # its handling failed: no acks (the edges resend), only the PUBACKs
 
 
+_EVENT_SUFFIX = f"/{TopicKind.EVENT.value}"  # an event's topic ends so (wire.topics.event_topic)
+
+
 def _event_last(item: tuple[_Message, _Deferred | None]) -> bool:
     """Sort key that moves a batch's events after its other messages, keeping each group's order.
 
@@ -103,7 +106,7 @@ def _event_last(item: tuple[_Message, _Deferred | None]) -> bool:
     before it looks them up; handled last, it finds them done while the batch's other transfers
     were written, instead of waiting once per event.
     """
-    return item[0][3].endswith("/event")
+    return item[0][3].endswith(_EVENT_SUFFIX)
 
 
 def _in_arrival_order(handled: list[_Message], batch: Sequence[tuple[_Message, _Deferred | None]]) -> list[_Message]:
